@@ -1,0 +1,14 @@
+"""Models of the paper: section 4 (MNIST CNN/FFN); TCNs and detectors follow."""
+
+from jaxnets.models.mnist import (
+    MODELS,
+    PAPER_PARAMS,
+    MnistCNN,
+    MnistFFN,
+    ParamReport,
+    build_model,
+    init_variables,
+    param_report,
+)
+
+__all__ = ["MODELS", "PAPER_PARAMS", "MnistCNN", "MnistFFN", "ParamReport", "build_model", "init_variables", "param_report"]

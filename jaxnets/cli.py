@@ -1,0 +1,158 @@
+"""The ``jaxnets`` command line.
+
+    jaxnets gradcheck                      # custom VJPs vs autodiff vs finite differences (table)
+    jaxnets params                         # parameter counts of Tables 1-2 vs the paper
+    jaxnets train CONFIG [--workdir DIR] [--set KEY=VALUE ...] [--resume] [--smoke]
+    jaxnets demo [--workdir DIR]           # gradcheck, then the Table-1 CNN on the bundled MNIST sample
+    jaxnets prepare NAME [--idx-dir DIR] [--data-dir DIR]   # prepare IDX digits as tfds array_record
+
+CONFIG is a path to a ``get_config()`` file, or a name relative to ``experiments/``
+(``mnist/cnn_mnist``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+DEMO_CONFIG = "mnist/cnn_sample_cpu"
+
+
+def resolve_config_path(name: str) -> pathlib.Path:
+    """A config path as given, or ``experiments/<name>.py`` (from the CWD or the source checkout)."""
+    p = pathlib.Path(name)
+    if p.is_file():
+        return p
+    stem = name[:-3] if name.endswith(".py") else name
+    stem = stem.removeprefix("experiments/")
+    for root in (pathlib.Path.cwd() / "experiments", EXPERIMENTS):
+        cand = root / f"{stem}.py"
+        if cand.is_file():
+            return cand
+    raise SystemExit(f"jaxnets: config {name!r} not found (looked for {p} and experiments/{stem}.py)")
+
+
+def _print_summary(summary: dict) -> None:
+    keys = [k for k in ("data_source", "test_accuracy", "test_loss", "best_step", "validation_loss",
+                        "train_loss", "params", "walltime_s", "plot") if k in summary]
+    for k in keys:
+        v = summary[k]
+        if k == "test_accuracy":
+            v = f"{100 * v:.2f}%"
+        print(f"  {k:16s} {v}")
+
+
+def cmd_train(args) -> int:
+    from jaxnets.config import ConfigError, apply_overrides, load_config, smoke_config
+    from jaxnets.train import train_and_evaluate
+
+    path = resolve_config_path(args.config)
+    try:
+        config = load_config(path)
+        if args.smoke:
+            config = smoke_config(config)
+        apply_overrides(config, args.set or [])
+    except ConfigError as e:
+        print(f"jaxnets train: {e}", file=sys.stderr)
+        return 2
+    workdir = pathlib.Path(args.workdir or f"runs/{path.stem}")
+    print(f"config {path}  ->  workdir {workdir}")
+    if config.get("paper"):
+        print(f"paper: {config.paper}")
+    summary = train_and_evaluate(config, str(workdir), resume=args.resume, progress=not args.no_progress)
+    print("result:")
+    _print_summary(summary)
+    return 0
+
+
+def cmd_gradcheck(args) -> int:
+    from jaxnets import gradcheck
+
+    return gradcheck.main(args.rest)
+
+
+def cmd_params(args) -> int:
+    import jax
+
+    from jaxnets.config import mnist_base
+    from jaxnets.models import build_model, init_variables, param_report
+
+    for name in ("mnist_cnn", "mnist_ffn"):
+        mc = mnist_base().model
+        mc.name = name
+        variables = init_variables(build_model(mc))
+        print(param_report(name, variables["params"]).describe())
+    del jax
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from jaxnets.data import DataError, load_digits
+
+    try:
+        d = load_digits(args.name, data_dir=args.data_dir or "", idx_dir=args.idx_dir or "")
+    except DataError as e:
+        print(f"jaxnets prepare: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.name}: {d.source}: train {len(d.train.labels)}, validation {len(d.validation.labels)}, "
+          f"test {len(d.test.labels)}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from jaxnets import gradcheck
+
+    print("== 1/2  gradient verification (custom VJP vs jax.grad vs finite differences, float64)")
+    rc = gradcheck.main([])
+    if rc != 0:
+        print("gradient check failed; not training", file=sys.stderr)
+        return rc
+    print(f"\n== 2/2  Table-1 CNN on the bundled MNIST sample ({DEMO_CONFIG})")
+    ns = argparse.Namespace(config=DEMO_CONFIG, workdir=args.workdir or "runs/demo", set=args.set,
+                            resume=False, smoke=False, no_progress=False)
+    if pathlib.Path(ns.workdir).exists() and any(pathlib.Path(ns.workdir).iterdir()):
+        ns.resume = True  # continue (or just re-evaluate) an earlier demo run
+    return cmd_train(ns)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jaxnets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train and evaluate one experiment config")
+    t.add_argument("config", help="config file or experiments/ name, e.g. mnist/cnn_fashion")
+    t.add_argument("--workdir", help="checkpoints, metrics.jsonl, plots (default runs/<config>)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in workdir")
+    t.add_argument("--smoke", action="store_true", help="the seconds-long smoke form of the config")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    g = sub.add_parser("gradcheck", help="verify every custom VJP (exit 1 on failure)")
+    g.add_argument("rest", nargs=argparse.REMAINDER)
+    g.set_defaults(func=cmd_gradcheck)
+
+    sub.add_parser("params", help="parameter counts vs the paper").set_defaults(func=cmd_params)
+
+    pr = sub.add_parser("prepare", help="prepare MNIST / Fashion-MNIST IDX files as tfds array_record")
+    pr.add_argument("name", choices=["mnist", "fashion_mnist", "mnist_sample"])
+    pr.add_argument("--idx-dir")
+    pr.add_argument("--data-dir")
+    pr.set_defaults(func=cmd_prepare)
+
+    d = sub.add_parser("demo", help="gradcheck, then the CNN on the bundled MNIST sample")
+    d.add_argument("--workdir")
+    d.add_argument("--set", action="append", metavar="KEY=VALUE")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
