@@ -74,17 +74,14 @@ def cmd_gradcheck(args) -> int:
 
 
 def cmd_params(args) -> int:
-    import jax
-
     from jaxnets.config import mnist_base
-    from jaxnets.models import build_model, init_variables, param_report
+    from jaxnets.models import build_model, param_report, variable_shapes
 
     for name in ("mnist_cnn", "mnist_ffn"):
         mc = mnist_base().model
         mc.name = name
-        variables = init_variables(build_model(mc))
+        variables = variable_shapes(build_model(mc))
         print(param_report(name, variables["params"]).describe())
-    del jax
     return 0
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "Row",
     "CASES",
     "check_case",
+    "checker",
     "run_gradcheck",
     "format_table",
     "main",
@@ -194,16 +195,20 @@ def _random_array(rng: np.random.Generator, shape, kind: str) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def _checker(layer: str, static: tuple):
-    """Jitted ``(vjps, phi)`` for one layer and static arguments, cached so that cases (and
-    tests) with the same layer, statics and shapes compile once.
+def checker(layer: str, static: tuple = ()):
+    """Jitted ``(vjps, phi)`` for one layer of ``get_ops("custom")`` and static arguments,
+    cached so that cases (and tests) with the same layer, statics and shapes compile once.
 
     ``vjps(args, cot) -> (custom out, reference out, custom VJP, reference VJP)``;
     ``phi(cot, args) = <cot, custom(args)>``, the linear functional that finite differences
     differentiate (kept separate: a forward pass compiles much faster than a vmapped one).
     """
+    return _build_checker(getattr(L.get_ops("custom"), layer), layer, static)
+
+
+def _build_checker(custom_fn, layer: str, static: tuple):
     kw = dict(static)
-    fc = functools.partial(getattr(L.get_ops("custom"), layer), **kw)
+    fc = functools.partial(custom_fn, **kw)
     fr = functools.partial(getattr(L.get_ops("autodiff"), layer), **kw)
 
     def vjps(args, cot):
@@ -269,8 +274,9 @@ def _stable_hash(*parts: str) -> int:
     return zlib.crc32("|".join(parts).encode())
 
 
-def check_case(case: Case, seed: int = 0) -> CaseResult:
-    """Run one case in float64 (enables x64 for the duration)."""
+def check_case(case: Case, seed: int = 0, custom_fn=None) -> CaseResult:
+    """Run one case in float64 (enables x64 for the duration).  ``custom_fn`` replaces
+    ``get_ops("custom")``'s function for ``case.layer`` (uncached; used to test the checker)."""
     with jax.enable_x64(True):
         rng = np.random.default_rng([seed, _stable_hash(case.layer, case.label)])
         # NumPy in, NumPy out: the only compilation is the one jitted check per case.
@@ -279,7 +285,10 @@ def check_case(case: Case, seed: int = 0) -> CaseResult:
         out_shapes = jax.eval_shape(fr, *args)
         cot = jax.tree.map(lambda s: rng.normal(size=s.shape), out_shapes)
         dirs = [rng.normal(size=(FD_DIRECTIONS,) + a.shape) for a in args]
-        vjps, phi = _checker(case.layer, case.static)
+        if custom_fn is None:
+            vjps, phi = checker(case.layer, case.static)
+        else:
+            vjps, phi = _build_checker(custom_fn, case.layer, case.static)
         yc, yr, gc, gr = jax.tree.map(np.asarray, vjps(args, cot))
         scale = max(_max_abs(yr), 1e-8)
         fwd_err = _max_abs(jax.tree.map(np.subtract, yc, yr)) / scale
@@ -400,7 +409,7 @@ def printed_dense_bwd(x, w, b, delta, activation: str = "sigmoid"):
     }[activation](z)
     dx = fprime * (delta @ w.T)  # f'(Z_ri) sum_j delta_rj W_ji
     col = jnp.sum(delta * fprime * x, axis=0)  # sum_r delta_ri f'(Z_ri) X_ri, indexed by i
-    dw = jnp.broadcast_to(col[None, :], w.shape)  # paper's W_{j,i} = w[i, j]: depends on j only
+    dw = jnp.broadcast_to(col[:, None], w.shape)  # paper's W_{j,i} = w[i, j]: constant along j
     db = jnp.sum(delta * fprime, axis=0)
     return dx, dw, db
 

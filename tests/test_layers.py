@@ -106,11 +106,10 @@ def test_max_pool_by_hand_and_ties():
 @pytest.mark.parametrize("kernel,stride", [(2, 2), (3, 1), ((2, 3), (1, 2)), (2, 3)])
 def test_max_pool_ties_match_autodiff(kernel, stride):
     rng = np.random.default_rng(1)
-    x = jnp.asarray(rng.integers(0, 2, size=(2, 3, 7, 8)).astype(np.float64))
-    f_c = lambda a: C.max_pool2d(a, kernel, stride)  # noqa: E731
-    f_a = lambda a: A.max_pool2d(a, kernel, stride)  # noqa: E731
-    cot = jnp.asarray(rng.normal(size=jax.eval_shape(f_a, x).shape))
-    (_, (gc,)), (_, (ga,)) = _vjp(f_c, (x,), cot), _vjp(f_a, (x,), cot)
+    x = rng.integers(0, 2, size=(2, 3, 7, 8)).astype(np.float64)
+    cot = rng.normal(size=L.pool_output_shape(x.shape, kernel, stride))
+    vjps, _ = gradcheck.checker("max_pool2d", (("kernel", kernel), ("stride", stride)))
+    _, _, (gc,), (ga,) = vjps([x], cot)
     np.testing.assert_allclose(gc, ga, rtol=1e-13, atol=1e-14)  # same receivers; sums may reorder
     # total mass is conserved: one receiver per window
     np.testing.assert_allclose(gc.sum(), cot.sum())
@@ -219,17 +218,14 @@ def conv_configs(draw):
 def test_conv_random_shapes(cfg):
     x_shape, w_shape, stride, pads = cfg
     rng = np.random.default_rng(0)
-    x, w = jnp.asarray(rng.normal(size=x_shape)), jnp.asarray(rng.normal(size=w_shape))
-    b = jnp.asarray(rng.normal(size=w_shape[:1]))
-    f_c = lambda *a: C.conv2d(*a, stride=stride, padding=pads)  # noqa: E731
-    f_a = lambda *a: A.conv2d(*a, stride=stride, padding=pads)  # noqa: E731
+    args = [rng.normal(size=x_shape), rng.normal(size=w_shape), rng.normal(size=w_shape[:1])]
     predicted = L.conv_output_shape(x_shape, w_shape, stride, pads)
-    cot = jnp.asarray(rng.normal(size=predicted))
-    (yc, gc), (ya, ga) = _vjp(f_c, (x, w, b), cot), _vjp(f_a, (x, w, b), cot)
+    vjps, _ = gradcheck.checker("conv2d", (("stride", stride), ("padding", pads)))
+    yc, ya, gc, ga = vjps(args, rng.normal(size=predicted))
     assert yc.shape == ya.shape == predicted
     np.testing.assert_allclose(yc, ya, rtol=1e-12, atol=1e-12)
-    for a, b_ in zip(gc, ga):
-        np.testing.assert_allclose(a, b_, rtol=1e-11, atol=1e-11)
+    for a, b in zip(gc, ga):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11)
 
 
 @st.composite
@@ -248,11 +244,9 @@ def test_max_pool_random_shapes(cfg):
     x_shape, k, s, ties = cfg
     rng = np.random.default_rng(0)
     x = rng.integers(0, 3, size=x_shape).astype(np.float64) if ties else rng.normal(size=x_shape)
-    x = jnp.asarray(x)
     predicted = L.pool_output_shape(x_shape, k, s)
-    cot = jnp.asarray(rng.normal(size=predicted))
-    (yc, (gc,)), (ya, (ga,)) = (_vjp(lambda a: C.max_pool2d(a, k, s), (x,), cot),
-                                _vjp(lambda a: A.max_pool2d(a, k, s), (x,), cot))
+    vjps, _ = gradcheck.checker("max_pool2d", (("kernel", k), ("stride", s)))
+    yc, ya, (gc,), (ga,) = vjps([x], rng.normal(size=predicted))
     assert yc.shape == ya.shape == predicted
     np.testing.assert_array_equal(yc, ya)
     np.testing.assert_allclose(gc, ga, rtol=1e-13, atol=1e-13)

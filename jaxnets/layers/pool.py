@@ -68,18 +68,16 @@ def _max_pool2d_bwd(kernel, stride, res, delta):
     dx = jnp.zeros(x.shape, dtype=delta.dtype)
     for j in range(kh):
         for i in range(kw):
-            view = lax.slice(
-                x, (0, 0, j, i), (x.shape[0], x.shape[1], j + sh * (ho - 1) + 1, i + sw * (wo - 1) + 1),
-                (1, 1, sh, sw),
-            )  # (R, C, H', W'): X_{r,c,s h'+j, s w'+i}
+            end_h, end_w = j + sh * (ho - 1) + 1, i + sw * (wo - 1) + 1
+            # (R, C, H', W'): X_{r,c,s h'+j, s w'+i}
+            view = lax.slice(x, (0, 0, j, i), x.shape[:2] + (end_h, end_w), (1, 1, sh, sw))
             hit = (view == y) & ~taken
             taken = taken | hit
             part = jnp.where(hit, delta, zero)
             dx = dx + lax.pad(
                 part,
                 zero,
-                ((0, 0, 0), (0, 0, 0), (j, h - j - sh * (ho - 1) - 1, sh - 1),
-                 (i, w - i - sw * (wo - 1) - 1, sw - 1)),
+                ((0, 0, 0), (0, 0, 0), (j, h - end_h, sh - 1), (i, w - end_w, sw - 1)),
             )
     return (dx.astype(x.dtype),)
 

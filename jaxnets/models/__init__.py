@@ -9,6 +9,7 @@ from jaxnets.models.mnist import (
     build_model,
     init_variables,
     param_report,
+    variable_shapes,
 )
 
-__all__ = ["MODELS", "PAPER_PARAMS", "MnistCNN", "MnistFFN", "ParamReport", "build_model", "init_variables", "param_report"]
+__all__ = ["MODELS", "PAPER_PARAMS", "MnistCNN", "MnistFFN", "ParamReport", "build_model", "init_variables", "param_report", "variable_shapes"]

@@ -16,6 +16,7 @@ import dataclasses
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnets import layers
 from jaxnets.nn import BatchNorm, Conv2d, Dense, max_pool2d, relu
@@ -150,11 +151,17 @@ def param_report(name: str, params) -> ParamReport:
     flat = jax.tree_util.tree_flatten_with_path(params)[0]
     counts = {"w": 0, "b": 0, "gamma": 0, "beta": 0}
     for path, leaf in flat:
-        counts[path[-1].key] += leaf.size
+        counts[path[-1].key] += int(np.prod(leaf.shape))
     return ParamReport(name, counts["w"], counts["b"], counts["gamma"] + counts["beta"], PAPER_PARAMS[name])
 
 
 def init_variables(model: nn.Module, seed: int = 0, batch: int = 2):
     """Initialise ``{"params", "batch_stats"}`` for a 1×28×28 input."""
     x = jnp.zeros((batch, 1, 28, 28), jnp.float32)
-    return model.init(jax.random.PRNGKey(seed), x, train=False)
+    return jax.jit(model.init, static_argnames="train")(jax.random.PRNGKey(seed), x, train=False)
+
+
+def variable_shapes(model: nn.Module):
+    """``{"params", "batch_stats"}`` as ``jax.ShapeDtypeStruct`` leaves, computing nothing."""
+    x = jax.ShapeDtypeStruct((1, 1, 28, 28), jnp.float32)
+    return jax.eval_shape(lambda k, x: model.init(k, x, train=False), jax.random.PRNGKey(0), x)

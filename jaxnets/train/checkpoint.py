@@ -20,6 +20,7 @@ are deleted when a manager is opened for writing.
 
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Any
 
@@ -56,7 +57,7 @@ class Checkpoints:
     """The two managers of a run: ``latest`` (most recent ``keep``) and ``best`` (lowest validation loss)."""
 
     def __init__(self, workdir, *, keep: int = 2, async_save: bool = True, read_only: bool = False):
-        root = epath.Path(workdir) / "checkpoints"
+        root = epath.Path(os.path.abspath(os.path.expanduser(str(workdir)))) / "checkpoints"  # orbax: absolute
         self.directory = root
         common = dict(async_save=async_save, read_only=read_only)
         self.latest = _manager(root / "latest", max_to_keep=max(1, keep), best=False, **common)

@@ -158,7 +158,7 @@ def train_and_evaluate(
     Returns the summary also written to ``workdir/summary.json``.
     Raises :class:`WorkdirNotEmpty`, :class:`TrainingDiverged`.
     """
-    workdir = pathlib.Path(workdir)
+    workdir = pathlib.Path(workdir).expanduser().resolve()  # orbax needs absolute paths
     main = jax.process_index() == 0
     if not resume and _has_checkpoints(workdir):
         raise WorkdirNotEmpty(
