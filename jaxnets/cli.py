@@ -13,6 +13,8 @@ CONFIG is a path to a ``get_config()`` file, or a name relative to ``experiments
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import pathlib
 import sys
 
@@ -45,6 +47,13 @@ def _print_summary(summary: dict) -> None:
 
 
 def cmd_train(args) -> int:
+    if getattr(args, "distributed", False):
+        import jax
+
+        # One process per host, all running this same command; arguments come from the
+        # cluster environment (TPU pods, SLURM, Kubernetes) or JAX_COORDINATOR_ADDRESS,
+        # JAX_NUM_PROCESSES, JAX_PROCESS_ID. See jaxnets/train/sharding.py.
+        jax.distributed.initialize()
     from jaxnets.config import ConfigError, apply_overrides, load_config, smoke_config
     from jaxnets.train import train_and_evaluate
 
@@ -98,6 +107,34 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def cmd_results(args) -> int:
+    """Markdown rows of the README results table from run summaries; copies each curves.png."""
+    import shutil
+
+    from jaxnets.config import load_config
+
+    out_dir = pathlib.Path(args.figures)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for run in map(pathlib.Path, args.workdirs):
+        summary_path = run / "summary.json"
+        if not summary_path.is_file():
+            print(f"jaxnets results: {summary_path} not found (run not finished?)", file=sys.stderr)
+            return 2
+        s = json.loads(summary_path.read_text())
+        c = load_config(resolve_config_path(f"mnist/{run.name}")) if (EXPERIMENTS / "mnist" / f"{run.name}.py").is_file() else None
+        model = {"mnist_cnn": "CNN (Table 1)", "mnist_ffn": "FFN (Table 2)"}.get(c.model.name if c else "", run.name)
+        data = {"mnist_sample": "MNIST sample 8k/1k/1k", "fashion_mnist": "Fashion-MNIST 55k/5k/10k",
+                "mnist": "MNIST"}.get(c.data.name if c else "", s["data_source"])
+        hw = f"{s['devices']}× {s['device_kind']}" + (f" ({os.cpu_count()} cores)" if s["device_kind"] == "cpu" else "")
+        sched = f"{s['num_steps']:,} it., batch {c.batch_size}" if c else f"{s['num_steps']:,} it."
+        print(f"| {model} — ours | {data} | {sched} | **{100 * s['test_accuracy']:.2f}%** | "
+              f"{s['validation_loss']:.3f} | {s['train_loss']:.4f} | {s['params']:,} | "
+              f"{s['walltime_s'] / 60:.1f} min | {hw} |")
+        if (run / "curves.png").is_file():
+            shutil.copy(run / "curves.png", out_dir / f"{run.name}.png")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from jaxnets import gradcheck
 
@@ -108,7 +145,7 @@ def cmd_demo(args) -> int:
         return rc
     print(f"\n== 2/2  Table-1 CNN on the bundled MNIST sample ({DEMO_CONFIG})")
     ns = argparse.Namespace(config=DEMO_CONFIG, workdir=args.workdir or "runs/demo", set=args.set,
-                            resume=False, smoke=False, no_progress=False)
+                            resume=False, smoke=False, no_progress=False, distributed=False)
     if pathlib.Path(ns.workdir).exists() and any(pathlib.Path(ns.workdir).iterdir()):
         ns.resume = True  # continue (or just re-evaluate) an earlier demo run
     return cmd_train(ns)
@@ -125,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in workdir")
     t.add_argument("--smoke", action="store_true", help="the seconds-long smoke form of the config")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--distributed", action="store_true",
+                   help="call jax.distributed.initialize() first (multi-host; run on every host)")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("gradcheck", help="verify every custom VJP (exit 1 on failure)")
@@ -138,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--idx-dir")
     pr.add_argument("--data-dir")
     pr.set_defaults(func=cmd_prepare)
+
+    r = sub.add_parser("results", help="README table rows from finished runs (copies their plots)")
+    r.add_argument("workdirs", nargs="+")
+    r.add_argument("--figures", default="docs/results", help="where to copy each run's curves.png")
+    r.set_defaults(func=cmd_results)
 
     d = sub.add_parser("demo", help="gradcheck, then the CNN on the bundled MNIST sample")
     d.add_argument("--workdir")

@@ -81,6 +81,12 @@ def test_cli_train_override_and_resume(data_dir, tmp_path, capsys):
     args[-1] = "num_steps=6"
     assert cli.main(args + ["--resume"]) == 0
     assert json.loads((work / "summary.json").read_text())["num_steps"] == 6
+    # the README-table row of the finished run, with its plot copied beside the docs
+    capsys.readouterr()
+    assert cli.main(["results", str(work), "--figures", str(tmp_path / "figs")]) == 0
+    row = capsys.readouterr().out
+    assert row.startswith("| ") and "6 it." in row and "%" in row
+    assert (tmp_path / "figs" / "cli.png").stat().st_size > 1000
 
 
 def test_cli_bad_override_names_the_argument(capsys):

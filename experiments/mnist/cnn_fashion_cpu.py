@@ -9,24 +9,20 @@ Command:  jaxnets train experiments/mnist/cnn_fashion_cpu.py --workdir runs/cnn_
 Expected: target >= 92.5% test accuracy; see README results for the measured value and walltime
 """
 
-from jaxnets.config import mnist_base
+from jaxnets.config import cpu_schedule, table3_config
 
 
 def get_config():
-    c = mnist_base()
-    c.paper = "Table 3, Convolutional Neural Network (paper: 99.30% on full MNIST)"
-    c.model.name = "mnist_cnn"
-    c.data.name = "fashion_mnist"
-    c.data.validation_size = 5000
-    c.batch_size = 128
-    c.num_steps = 2580
-    c.optimizer.learning_rate = 0.02
-    c.optimizer.weight_decay = 0.0005
-    c.schedule = [[1720, 0.1], [2150, 0.1]]
-    c.log_every = 20
-    c.eval_every = 430
-    c.checkpoint_every = 430
+    c = table3_config("mnist_cnn", "fashion_mnist")
+    cpu_schedule(
+        c,
+        batch_size=128,
+        num_steps=2580,
+        learning_rate=0.02,
+        decay_at=(1720, 2150),
+        eval_every=430,
+        log_every=20,
+    )
     c.expected.test_accuracy = 0.925
     c.expected.walltime = "see README results"
-    c.expected.hardware = "2-core CPU (this project's dev machine)"
     return c

@@ -10,15 +10,11 @@ Command:  jaxnets train experiments/mnist/cnn_mnist.py --workdir runs/cnn_mnist
 Expected: the paper's 99.30% test accuracy
 """
 
-from jaxnets.config import mnist_base
+from jaxnets.config import table3_config
 
 
 def get_config():
-    c = mnist_base()
-    c.paper = "Table 3, Convolutional Neural Network on MNIST: 99.30% test accuracy, validation loss 0.026"
-    c.model.name = "mnist_cnn"
-    c.data.name = "mnist"
+    c = table3_config("mnist_cnn", "mnist")
     c.expected.test_accuracy = 0.993
     c.expected.walltime = "not run here: 100k steps; estimate from bench/ (CPU) or a GPU"
-    c.expected.hardware = "paper: Nvidia GTX 1080 Ti (PyTorch)"
     return c

@@ -9,24 +9,21 @@ Command:  jaxnets train experiments/mnist/cnn_sample_cpu.py --workdir runs/cnn_s
 Expected: target >= 98.0% test accuracy; see README results for the measured value and walltime
 """
 
-from jaxnets.config import mnist_base
+from jaxnets.config import cpu_schedule, table3_config
 
 
 def get_config():
-    c = mnist_base()
-    c.paper = "Table 3, Convolutional Neural Network (paper: 99.30% on full MNIST)"
-    c.model.name = "mnist_cnn"
-    c.data.name = "mnist_sample"
+    c = table3_config("mnist_cnn", "mnist_sample")
     c.data.validation_size = 1000
-    c.batch_size = 64
-    c.num_steps = 1250
-    c.optimizer.learning_rate = 0.02
-    c.optimizer.weight_decay = 0.0005
-    c.schedule = [[875, 0.1], [1125, 0.1]]
-    c.log_every = 25
-    c.eval_every = 125
-    c.checkpoint_every = 125
+    cpu_schedule(
+        c,
+        batch_size=64,
+        num_steps=1250,
+        learning_rate=0.02,
+        decay_at=(875, 1125),
+        eval_every=125,
+        log_every=25,
+    )
     c.expected.test_accuracy = 0.98
     c.expected.walltime = "see README results"
-    c.expected.hardware = "2-core CPU (this project's dev machine)"
     return c

@@ -10,15 +10,11 @@ Command:  jaxnets train experiments/mnist/ffn_fashion.py --workdir runs/ffn_fash
 Expected: no paper number (Fashion-MNIST); see README results for the CPU schedule
 """
 
-from jaxnets.config import mnist_base
+from jaxnets.config import table3_config
 
 
 def get_config():
-    c = mnist_base()
-    c.paper = "Table 3 FFN setting applied to Fashion-MNIST (the paper reports MNIST only: 97.40%)"
-    c.model.name = "mnist_ffn"
-    c.data.name = "fashion_mnist"
+    c = table3_config("mnist_ffn", "fashion_mnist")
     c.expected.test_accuracy = 0.0
     c.expected.walltime = "not run here: 100k steps; estimate from bench/ (CPU) or a GPU"
-    c.expected.hardware = "paper: Nvidia GTX 1080 Ti (PyTorch)"
     return c

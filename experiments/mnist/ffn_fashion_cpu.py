@@ -9,24 +9,20 @@ Command:  jaxnets train experiments/mnist/ffn_fashion_cpu.py --workdir runs/ffn_
 Expected: target >= 88.0% test accuracy; see README results for the measured value and walltime
 """
 
-from jaxnets.config import mnist_base
+from jaxnets.config import cpu_schedule, table3_config
 
 
 def get_config():
-    c = mnist_base()
-    c.paper = "Table 3, Feed-forward Neural Network (paper: 97.40% on full MNIST)"
-    c.model.name = "mnist_ffn"
-    c.data.name = "fashion_mnist"
-    c.data.validation_size = 5000
-    c.batch_size = 128
-    c.num_steps = 8600
-    c.optimizer.learning_rate = 0.02
-    c.optimizer.weight_decay = 0.0005
-    c.schedule = [[6020, 0.1], [7740, 0.1]]
-    c.log_every = 50
-    c.eval_every = 860
-    c.checkpoint_every = 860
+    c = table3_config("mnist_ffn", "fashion_mnist")
+    cpu_schedule(
+        c,
+        batch_size=128,
+        num_steps=8600,
+        learning_rate=0.02,
+        decay_at=(6020, 7740),
+        eval_every=860,
+        log_every=50,
+    )
     c.expected.test_accuracy = 0.88
     c.expected.walltime = "see README results"
-    c.expected.hardware = "2-core CPU (this project's dev machine)"
     return c

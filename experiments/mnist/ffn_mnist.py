@@ -10,15 +10,11 @@ Command:  jaxnets train experiments/mnist/ffn_mnist.py --workdir runs/ffn_mnist
 Expected: the paper's 97.40% test accuracy
 """
 
-from jaxnets.config import mnist_base
+from jaxnets.config import table3_config
 
 
 def get_config():
-    c = mnist_base()
-    c.paper = "Table 3, Feed-forward Neural Network on MNIST: 97.40% test accuracy, validation loss 0.146"
-    c.model.name = "mnist_ffn"
-    c.data.name = "mnist"
+    c = table3_config("mnist_ffn", "mnist")
     c.expected.test_accuracy = 0.974
     c.expected.walltime = "not run here: 100k steps; estimate from bench/ (CPU) or a GPU"
-    c.expected.hardware = "paper: Nvidia GTX 1080 Ti (PyTorch)"
     return c

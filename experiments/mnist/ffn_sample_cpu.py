@@ -9,24 +9,21 @@ Command:  jaxnets train experiments/mnist/ffn_sample_cpu.py --workdir runs/ffn_s
 Expected: target >= 94.0% test accuracy; see README results for the measured value and walltime
 """
 
-from jaxnets.config import mnist_base
+from jaxnets.config import cpu_schedule, table3_config
 
 
 def get_config():
-    c = mnist_base()
-    c.paper = "Table 3, Feed-forward Neural Network (paper: 97.40% on full MNIST)"
-    c.model.name = "mnist_ffn"
-    c.data.name = "mnist_sample"
+    c = table3_config("mnist_ffn", "mnist_sample")
     c.data.validation_size = 1000
-    c.batch_size = 64
-    c.num_steps = 2500
-    c.optimizer.learning_rate = 0.02
-    c.optimizer.weight_decay = 0.0005
-    c.schedule = [[1750, 0.1], [2250, 0.1]]
-    c.log_every = 25
-    c.eval_every = 125
-    c.checkpoint_every = 125
+    cpu_schedule(
+        c,
+        batch_size=64,
+        num_steps=2500,
+        learning_rate=0.02,
+        decay_at=(1750, 2250),
+        eval_every=125,
+        log_every=25,
+    )
     c.expected.test_accuracy = 0.94
     c.expected.walltime = "see README results"
-    c.expected.hardware = "2-core CPU (this project's dev machine)"
     return c

@@ -1,7 +1,7 @@
 """The paper's layers as pure functions with hand-derived backward passes (``jax.custom_vjp``).
 
 Layout is the paper's NCHW: activations ``(R, C, H, W)``, conv kernels ``(C', C, kh, kw)``,
-dense weights ``(N, N')``.  Each op's ``_bwd`` docstring derives its rule and cites the
+dense weights ``(N, N')``; the temporal layers (§6) use ``(R, C, T)`` and kernels ``(C', C, k)``.  Each op's ``_bwd`` docstring derives its rule and cites the
 paper's equations; ``reference`` holds plain ``jnp`` versions with the same signatures, which
 ``jax.grad`` differentiates.  ``get_ops("custom" | "autodiff")`` picks one set; the Flax
 modules in ``jaxnets.nn`` call layers only through it.
@@ -17,11 +17,18 @@ from jaxnets.layers import reference
 from jaxnets.layers.activation import relu, sigmoid, tanh
 from jaxnets.layers.conv import conv2d
 from jaxnets.layers.dense import dense
+from jaxnets.layers.dropout import dropout
 from jaxnets.layers.losses import cross_entropy, mse, softmax_cross_entropy
 from jaxnets.layers.norm import batch_norm, batch_norm_inference, update_running_stats
 from jaxnets.layers.pool import max_pool2d
-from jaxnets.layers.shapes import conv_output_shape, pool_output_shape
+from jaxnets.layers.shapes import (
+    causal_conv1d_output_shape,
+    conv_output_shape,
+    pool_output_shape,
+)
 from jaxnets.layers.softmax import softmax
+from jaxnets.layers.temporal import causal_conv1d
+from jaxnets.layers.weight_norm import weight_norm
 
 OP_NAMES = (
     "dense",
@@ -37,6 +44,9 @@ OP_NAMES = (
     "cross_entropy",
     "softmax_cross_entropy",
     "mse",
+    "causal_conv1d",
+    "weight_norm",
+    "dropout",
 )
 
 GRAD_MODES = ("custom", "autodiff")
@@ -67,4 +77,5 @@ __all__ = [
     "reference",
     "conv_output_shape",
     "pool_output_shape",
+    "causal_conv1d_output_shape",
 ]

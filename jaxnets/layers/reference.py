@@ -7,15 +7,19 @@ so ``get_ops("autodiff")`` and ``get_ops("custom")`` are interchangeable.  Layou
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
 from jaxnets.layers.shapes import (
     check_batch_norm_args,
+    check_causal_conv1d_args,
     check_conv_args,
     check_dense_args,
     check_pool_args,
+    check_dropout_args,
     check_same_shape,
+    check_weight_norm_args,
 )
 
 __all__ = [
@@ -32,9 +36,14 @@ __all__ = [
     "cross_entropy",
     "softmax_cross_entropy",
     "mse",
+    "causal_conv1d",
+    "causal_conv1d_chop",
+    "weight_norm",
+    "dropout",
 ]
 
 CONV_DIMS = ("NCHW", "OIHW", "NCHW")
+CONV1D_DIMS = ("NCH", "OIH", "NCH")
 
 
 def dense(x, w, b):
@@ -134,3 +143,54 @@ def mse(yhat, y):
     d = yhat - y
     return jnp.sum(d * d) / d.size
 
+
+
+def causal_conv1d(x, w, b=None, dilation=1, stride=1):
+    """Eq 63 with the paper's smart zero-padding (§6.2.1): pad ``d(k - 1)`` zeros on the
+    left only, then a VALID dilated correlation.  x: (R, C, T), w: (C', C, k), b: (C',) or
+    None -> (R, C', T') with ``T' = floor((T - 1) / s) + 1`` (eq 64; ``T' = T`` for s = 1)."""
+    d, s = check_causal_conv1d_args(x.shape, w.shape, None if b is None else b.shape,
+                                    dilation, stride)
+    xp = jnp.pad(x, ((0, 0), (0, 0), (d * (w.shape[2] - 1), 0)))  # (R, C, T + d(k-1))
+    y = lax.conv_general_dilated(xp, w, (s,), "VALID", rhs_dilation=(d,),
+                                 dimension_numbers=CONV1D_DIMS)
+    return y if b is None else y + b[None, :, None]
+
+
+def causal_conv1d_chop(x, w, b=None, dilation=1, stride=1):
+    """The original TCN scheme (Bai, Kolter & Koltun 2018, ``Chomp1d``): pad ``d(k - 1)``
+    zeros on *both* sides, correlate, then chop the outputs that read right padding.
+
+    For s = 1 that is the last ``d(k - 1)`` of the ``T + d(k - 1)`` outputs.  For s > 1 (not
+    used by the TCN paper) we keep, consistently, the first ``floor((T - 1) / s) + 1`` outputs:
+    exactly those whose window ends at or before the last real input.  Same shapes and result
+    as ``causal_conv1d``; it only computes (and throws away) the extra outputs.
+    """
+    d, s = check_causal_conv1d_args(x.shape, w.shape, None if b is None else b.shape,
+                                    dilation, stride, "causal_conv1d_chop")
+    p = d * (w.shape[2] - 1)
+    xp = jnp.pad(x, ((0, 0), (0, 0), (p, p)))  # (R, C, T + 2 d(k-1))
+    y = lax.conv_general_dilated(xp, w, (s,), "VALID", rhs_dilation=(d,),
+                                 dimension_numbers=CONV1D_DIMS)
+    y = y[:, :, : (x.shape[2] - 1) // s + 1]  # chomp: for s = 1, y[..., :-d(k-1)]
+    return y if b is None else y + b[None, :, None]
+
+
+def weight_norm(v, g):
+    """Weight normalisation (Salimans & Kingma 2016; paper §6.3.3): ``w = g v / ||v||``, the
+    norm over every axis but the first.  v: (C', ...), g: (C',) -> w like v."""
+    check_weight_norm_args(v.shape, g.shape)
+    axes = tuple(range(1, v.ndim))
+    norm = jnp.sqrt(jnp.sum(v * v, axis=axes, keepdims=True))  # (C', 1, ...)
+    return g.reshape((-1,) + (1,) * (v.ndim - 1)) * (v / norm)
+
+
+def dropout(x, rate, key, deterministic=False):
+    """Inverted dropout (§6.3.3): keep each entry with probability ``1 - rate`` and scale the
+    kept ones by ``1 / (1 - rate)``; the identity when ``deterministic`` or ``rate == 0``.
+    The mask is ``jax.random.bernoulli(key, 1 - rate, x.shape)``.  x: any shape."""
+    rate = check_dropout_args(rate, deterministic, key)
+    if deterministic or rate == 0.0:
+        return x
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x * (1.0 / (1.0 - rate)), jnp.zeros_like(x))

@@ -1,4 +1,4 @@
-"""Output shapes and argument checks for the spatial layers (paper eqs 20-21, 28-30).
+"""Output shapes and argument checks for the layers (paper eqs 20-21, 28-30, 64).
 
 Layout is the paper's: activations are NCHW, ``(R, C, H, W)`` (R batch, C channels);
 kernels are OIHW, ``(C', C, kh, kw)``.
@@ -18,6 +18,8 @@ from __future__ import annotations
 import numbers
 from typing import Sequence
 
+import numpy as np
+
 IntPair = tuple[int, int]
 Padding = tuple[IntPair, IntPair]
 
@@ -32,6 +34,10 @@ __all__ = [
     "check_dense_args",
     "check_batch_norm_args",
     "check_same_shape",
+    "causal_conv1d_output_shape",
+    "check_causal_conv1d_args",
+    "check_weight_norm_args",
+    "check_dropout_args",
 ]
 
 
@@ -192,3 +198,72 @@ def check_same_shape(fn: str, names: tuple[str, str], a_shape, b_shape):
             f"{fn}: {names[0]} and {names[1]} must have the same shape, "
             f"got {tuple(a_shape)} and {tuple(b_shape)}"
         )
+
+
+# ------------------------------------------------------------ temporal layers (paper §6)
+def _positive_int(value, name: str, fn: str) -> int:
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{fn}: {name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def check_causal_conv1d_args(x_shape, w_shape, b_shape, dilation, stride,
+                             fn: str = "causal_conv1d") -> tuple[int, int]:
+    """Validate causal_conv1d arguments; return ``(dilation, stride)`` as ints.
+
+    x: (R, C, T); w: (C', C, k); b: (C',) or None.  No size restriction on T: the left
+    zero-padding ``d(k - 1)`` makes every ``T >= 1`` valid, even ``T < d(k - 1)``.
+    """
+    if len(x_shape) != 3:
+        raise ValueError(f"{fn}: x must have shape (R, C, T), got {tuple(x_shape)}")
+    if len(w_shape) != 3:
+        raise ValueError(f"{fn}: w must have shape (C', C, k), got {tuple(w_shape)}")
+    d = _positive_int(dilation, "dilation", fn)
+    s = _positive_int(stride, "stride", fn)
+    _, c, t = x_shape
+    c_out, c_in, k = w_shape
+    if c != c_in:
+        raise ValueError(f"{fn}: x has C={c} channels but w expects C={c_in}")
+    if b_shape is not None and tuple(b_shape) != (c_out,):
+        raise ValueError(f"{fn}: b must have shape (C',)=({c_out},), got {tuple(b_shape)}")
+    if k < 1:
+        raise ValueError(f"{fn}: w has an empty kernel (k=0)")
+    if t < 1:
+        raise ValueError(f"{fn}: x has an empty time axis (T=0)")
+    return d, s
+
+
+def causal_conv1d_output_shape(in_shape, w_shape, dilation=1, stride=1) -> tuple[int, int, int]:
+    """Shape of ``causal_conv1d(x, w, b, dilation, stride)`` (eq 64, with the floor).
+
+    in_shape: (R, C, T); w_shape: (C', C, k) -> (R, C', T') with eq 64 at
+    ``p_left = d(k - 1)``, ``p_right = 0``:
+    ``T' = floor((T - d(k - 1) + p_left + p_right - 1) / s) + 1 = floor((T - 1) / s) + 1``,
+    i.e. ``T' = T`` for ``s = 1`` and ``ceil(T / s)`` in general.
+    """
+    d, s = check_causal_conv1d_args(in_shape, w_shape, None, dilation, stride,
+                                    "causal_conv1d_output_shape")
+    r, _, t = in_shape
+    c_out, _, k = w_shape
+    p_left, p_right = d * (k - 1), 0
+    return (r, c_out, (t - d * (k - 1) + p_left + p_right - 1) // s + 1)
+
+
+def check_weight_norm_args(v_shape, g_shape, fn: str = "weight_norm"):
+    """v: (C', ...) with at least 2 axes; g: (C',) -- one magnitude per output channel."""
+    if len(v_shape) < 2:
+        raise ValueError(f"{fn}: v must have shape (C', ...) with >= 2 axes, got {tuple(v_shape)}")
+    if tuple(g_shape) != (v_shape[0],):
+        raise ValueError(f"{fn}: g must have shape (C',)=({v_shape[0]},), got {tuple(g_shape)}")
+
+
+def check_dropout_args(rate, deterministic, key, fn: str = "dropout") -> float:
+    """rate: a float in [0, 1); deterministic: bool; key: a PRNG key unless the op is the
+    identity (``deterministic`` or ``rate == 0``).  Returns rate as a float."""
+    if not isinstance(rate, numbers.Real) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"{fn}: rate must be a float in [0, 1), got {rate!r}")
+    if not isinstance(deterministic, (bool, np.bool_)):
+        raise ValueError(f"{fn}: deterministic must be a bool, got {deterministic!r}")
+    if not deterministic and rate > 0.0 and key is None:
+        raise ValueError(f"{fn}: key must be a PRNG key when deterministic=False and rate > 0")
+    return float(rate)

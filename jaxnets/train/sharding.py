@@ -18,9 +18,8 @@ JAX::
     from jaxnets.train import train_and_evaluate
     train_and_evaluate(config, workdir)   # workdir on a filesystem every host can see
 
-or, from the shell, on every host ``python -c "import jax; jax.distributed.initialize(); ..."``
-(or ``jaxnets train ...`` once the CLI calls ``jax.distributed.initialize()`` when
-``JAX_COORDINATOR_ADDRESS`` is set).
+or, from the shell, on every host: ``jaxnets train CONFIG --workdir SHARED_DIR --distributed``
+(``--distributed`` calls ``jax.distributed.initialize()`` before anything else).
 
 * ``jax.devices()`` then lists the devices of *all* hosts and :func:`make_mesh` spans them, so
   ``config.batch_size`` is the **global** batch: it must be divisible by
