@@ -3,18 +3,22 @@
 For each layer and case: (1) the custom forward equals the reference forward, (2) the custom
 VJP equals ``jax.vjp`` of the plain-``jnp`` reference (``jaxnets.layers.reference``), (3) the
 custom VJP agrees with central finite differences of a random linear functional
-``phi(out) = <u, f(args)>`` along random directions, and for conv / pool (4) the shape that
-``conv_output_shape`` / ``pool_output_shape`` predicts equals the actual one.
+``phi(out) = <u, f(args)>`` along random directions, and for conv / pool / causal conv (4)
+the shape that ``conv_output_shape`` / ``pool_output_shape`` / ``causal_conv1d_output_shape``
+predicts equals the actual one.
 
 The sweep covers batch 1 and > 1, odd spatial sizes, 1 and many channels, kernels 1-5,
 strides 1-3 (including stride > kernel), paddings 0-2 (including asymmetric), overlapping
-pooling windows and max-pool ties (autodiff only: the max is not differentiable at a tie).
+pooling windows and max-pool ties (autodiff only: the max is not differentiable at a tie);
+for the temporal layers of section 6, causal kernels 1-6, dilations 1-8 (including a
+causal reach ``d(k - 1) >= T``), strides 1-2, weight-normalised kernels of rank 2-4, and
+dropout with a fixed key (train, rate 0, deterministic).
 
 ``run_gradcheck()`` returns one ``Row`` per layer; ``format_table`` prints them; ``main``
 (called by ``jaxnets gradcheck``) prints the table and returns 1 if anything fails.
 
-The paper's printed (erroneous) backward formulas are at the end (``printed_*``); the tests
-use them to show that they disagree with autodiff (docs/derivations.md, Errata).
+The paper's printed (erroneous) formulas are at the end (``printed_*``); the tests use them
+to show that they disagree with autodiff or leak the future (docs/derivations.md, Errata).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ __all__ = [
     "printed_softmax_bwd",
     "printed_max_pool2d_bwd",
     "printed_conv_output_size",
+    "printed_causal_conv1d",
 ]
 
 # Tolerances (float64).  Custom vs autodiff differ only by summation order.
@@ -68,6 +73,7 @@ class Case:
     cross a max-pool switch); ``away0`` (``|x| >= 0.05``, clear of ReLU's kink); ``prob``
     (rows are softmax probabilities); ``const`` / ``ties`` (max-pool ties: all equal / small
     integers).  ``fd=False`` skips finite differences (non-differentiable points).
+    A PRNG ``key`` in ``static`` (dropout) is an int seed (see ``_static_kwargs``).
     """
 
     layer: str
@@ -169,7 +175,39 @@ def _other_cases():
     return cases
 
 
-CASES: tuple[Case, ...] = tuple(_conv_cases() + _pool_cases() + _other_cases())
+def _temporal_cases():
+    """Section 6: causal_conv1d (eqs 63-64), weight_norm and dropout (§6.3.3)."""
+    cases = []
+    # (R, C, T, C', k, d, s); "reach" = d(k - 1), the causal left padding
+    grid = [
+        (1, 1, 5, 1, 1, 1, 1),  # k = 1: no padding
+        (2, 3, 9, 4, 2, 8, 2),
+        (1, 2, 7, 3, 3, 4, 2),  # reach 8 > T = 7; (T - 1) % s == 0
+        (3, 1, 11, 2, 3, 2, 1),
+        (1, 4, 12, 3, 4, 1, 2),  # even T, s = 2: no window ends on the last input
+        (2, 2, 7, 3, 5, 5, 1),  # reach 20 >> T
+        (1, 1, 15, 2, 6, 3, 2),
+        (2, 5, 5, 6, 6, 7, 1),  # reach 35: only the last tap ever sees data
+        (1, 3, 9, 2, 2, 6, 1),
+    ]
+    for r, c, t, co, k, d, s in grid:
+        label = f"x{(r, c, t)} w{(co, c, k)} d={d} s={s}"
+        args = (((r, c, t), "normal"), ((co, c, k), "normal"), ((co,), "normal"))
+        cases.append(Case("causal_conv1d", args, (("dilation", d), ("stride", s)), True, label))
+    for v in [(1, 1, 1), (4, 3, 5), (2, 7), (3, 2, 3, 3)]:
+        args = ((v, "normal"), ((v[0],), "normal"))
+        cases.append(Case("weight_norm", args, (), True, f"v{v} g{(v[0],)}"))
+    for shape, rate, det in [((2, 3, 9), 0.2, False), ((1, 1, 7), 0.5, False),
+                             ((4, 5), 0.0, False), ((2, 3, 5), 0.3, True)]:
+        static = (("rate", rate), ("key", 7), ("deterministic", det))
+        cases.append(Case("dropout", ((shape, "normal"),), static, True,
+                          f"x{shape} rate={rate} deterministic={det}"))
+    return cases
+
+
+CASES: tuple[Case, ...] = tuple(
+    _conv_cases() + _pool_cases() + _other_cases() + _temporal_cases()
+)
 
 
 # ----------------------------------------------------------------------------- checking
@@ -206,8 +244,19 @@ def checker(layer: str, static: tuple = ()):
     return _build_checker(getattr(L.get_ops("custom"), layer), layer, static)
 
 
-def _build_checker(custom_fn, layer: str, static: tuple):
+def _static_kwargs(static: tuple) -> dict:
+    """``Case.static`` as keyword arguments; a ``key`` (dropout) is stored as an int seed,
+    which keeps cases hashable, and becomes a PRNG key here.  It is an ``rbg`` key: the rule
+    under test does not depend on how the mask was drawn, and on CPU ``rbg`` compiles in a
+    fraction of the time of the default threefry (the tests use default keys)."""
     kw = dict(static)
+    if "key" in kw:
+        kw["key"] = jax.random.key(kw["key"], impl="rbg")
+    return kw
+
+
+def _build_checker(custom_fn, layer: str, static: tuple):
+    kw = _static_kwargs(static)
     fc = functools.partial(custom_fn, **kw)
     fr = functools.partial(getattr(L.get_ops("autodiff"), layer), **kw)
 
@@ -266,6 +315,9 @@ def _predicted_shape(case: Case, arg_shapes):
         return L.conv_output_shape(arg_shapes[0], arg_shapes[1], kw["stride"], kw["padding"])
     if case.layer == "max_pool2d":
         return L.pool_output_shape(arg_shapes[0], kw["kernel"], kw["stride"])
+    if case.layer == "causal_conv1d":
+        return L.causal_conv1d_output_shape(arg_shapes[0], arg_shapes[1], kw["dilation"],
+                                            kw["stride"])
     return None
 
 
@@ -281,7 +333,7 @@ def check_case(case: Case, seed: int = 0, custom_fn=None) -> CaseResult:
         rng = np.random.default_rng([seed, _stable_hash(case.layer, case.label)])
         # NumPy in, NumPy out: the only compilation is the one jitted check per case.
         args = [_random_array(rng, shape, kind) for shape, kind in case.args]
-        fr = functools.partial(getattr(R, case.layer), **dict(case.static))
+        fr = functools.partial(getattr(R, case.layer), **_static_kwargs(case.static))
         out_shapes = jax.eval_shape(fr, *args)
         cot = jax.tree.map(lambda s: rng.normal(size=s.shape), out_shapes)
         dirs = [rng.normal(size=(FD_DIRECTIONS,) + a.shape) for a in args]
@@ -460,3 +512,24 @@ def printed_conv_output_size(size: int, k: int, p: int, s: int) -> float:
     """Eqs 20-21 as printed: ``H' = (H - k + 2p)/s + 1`` -- not an integer unless s divides
     ``H - k + 2p``."""
     return (size - k + 2 * p) / s + 1
+
+
+def printed_causal_conv1d(x, w, b, dilation=1, stride=1, corrected=False):
+    """Eq 63 read literally: ``X^(l+1)_{r,c',t'} = sum_c sum_{i=1}^k Xp_{r,c,(s t' - s + d i)}
+    W_{c',c,i}`` with 1-based ``t'`` and ``i`` over the input left-padded by ``p_left = d(k-1)``
+    (§6.2.1), plus the bias; ``T' = floor((T - 1) / s) + 1`` (eq 64).  So that every printed
+    index exists, ``d - 1`` zeros are also appended on the right.
+
+    ``corrected=True`` uses the index ``s t' - s + d (i - 1) + 1`` instead, which is
+    ``causal_conv1d``.  x: (R, C, T), w: (C', C, k), b: (C',) -> (R, C', T').
+    """
+    d, s = dilation, stride
+    t, k = x.shape[2], w.shape[2]
+    t_out = (t - 1) // s + 1
+    xp = jnp.pad(x, ((0, 0), (0, 0), (d * (k - 1), d - 1)))
+    tp = np.arange(1, t_out + 1)
+    y = jnp.zeros((x.shape[0], w.shape[0], t_out), dtype=x.dtype)
+    for i in range(1, k + 1):
+        idx = s * tp - s + (d * (i - 1) + 1 if corrected else d * i)  # 1-based into Xp
+        y = y + jnp.einsum("rct,oc->rot", xp[:, :, idx - 1], w[:, :, i - 1])
+    return y + b[None, :, None]

@@ -1,15 +1,54 @@
-"""Models of the paper: section 4 (MNIST CNN/FFN); TCNs and detectors follow."""
+"""Models of the paper: section 4 (MNIST CNN/FFN), section 6 (TCNs); detectors follow.
+
+``build_model(config.model)`` (:mod:`jaxnets.models.registry`) builds any of them by name.
+"""
 
 from jaxnets.models.mnist import (
-    MODELS,
     PAPER_PARAMS,
     MnistCNN,
     MnistFFN,
     ParamReport,
-    build_model,
     init_variables,
     param_report,
     variable_shapes,
 )
+from jaxnets.models.registry import MODELS, build_model
+from jaxnets.models.streaming import init_stream, stream_params, stream_sequence, stream_step
+from jaxnets.models.tcn import (
+    TCN,
+    TCN_PRESETS,
+    SequenceClassifier,
+    build_tcn,
+    conv_path,
+    dilation_schedule,
+    model_receptive_field,
+    receptive_field,
+    tcn_from_config,
+    tcn_model_config,
+)
 
-__all__ = ["MODELS", "PAPER_PARAMS", "MnistCNN", "MnistFFN", "ParamReport", "build_model", "init_variables", "param_report", "variable_shapes"]
+__all__ = [
+    "MODELS",
+    "PAPER_PARAMS",
+    "MnistCNN",
+    "MnistFFN",
+    "ParamReport",
+    "SequenceClassifier",
+    "TCN",
+    "TCN_PRESETS",
+    "build_model",
+    "build_tcn",
+    "conv_path",
+    "dilation_schedule",
+    "init_stream",
+    "init_variables",
+    "model_receptive_field",
+    "param_report",
+    "receptive_field",
+    "stream_params",
+    "stream_sequence",
+    "stream_step",
+    "tcn_from_config",
+    "tcn_model_config",
+    "variable_shapes",
+]

@@ -106,22 +106,6 @@ class MnistFFN(nn.Module):
         return layers.get_ops(self.grad).softmax(self.apply(variables, x, train=False))
 
 
-MODELS = {"mnist_cnn": MnistCNN, "mnist_ffn": MnistFFN}
-
-
-def build_model(model_config) -> nn.Module:
-    """Build the model named by ``model_config.name`` with its ``grad`` mode and BN settings."""
-    name = model_config.name
-    if name not in MODELS:
-        raise ValueError(f"model.name={name!r}: unknown model; choose one of {sorted(MODELS)}")
-    if model_config.grad not in ("custom", "autodiff"):
-        raise ValueError(f"model.grad={model_config.grad!r}: must be 'custom' or 'autodiff'")
-    kwargs = dict(grad=model_config.grad, bn_momentum=model_config.bn_momentum, bn_eps=model_config.bn_eps)
-    if "num_classes" in model_config:
-        kwargs["num_classes"] = model_config.num_classes
-    return MODELS[name](**kwargs)
-
-
 @dataclasses.dataclass(frozen=True)
 class ParamReport:
     """Parameter counts by kind, beside the paper's figure."""

@@ -16,7 +16,15 @@ best on the validation set". Here:
   and ``curves.png`` (Figure 13: (a) accuracy, (b) loss vs iterations) are written.
 
 Workdir layout: ``config.json``, ``metrics.jsonl``, ``checkpoints/{latest,best}/<step>/``,
-``curves.png``, ``summary.json``.
+``curves.png``, ``summary.json``, and ``permutation.npy`` for Permuted MNIST.
+
+Pixel-sequence tasks (section 6.3): when ``config.data.sequence`` is ``"sequential"`` or
+``"permuted"``, the splits (loaded, or passed in as ``data``) first go through
+:func:`jaxnets.data.sequence_task` (:class:`~jaxnets.data.SequenceTask`): the images become
+(N, 1, S, S) arrays whose row-major flattening is the pixel sequence. The task -- with the
+permutation itself -- is saved in every checkpoint's metadata (``meta["sequence"]``), and a
+checkpoint whose task differs from the config's is refused on resume and before the final test
+(:class:`~jaxnets.data.SequenceMismatch`).
 
 Resuming: ``resume=True`` restores the latest checkpoint and continues; batches are a pure
 function of ``(seed, step)`` so the run ends with the same parameters as an uninterrupted one.
@@ -100,6 +108,19 @@ def _load_data(config):
     )
 
 
+def _sequence_task(config):
+    """The pixel-sequence task selected by ``config.data`` (None: the images as they are)."""
+    from jaxnets.data.sequence import sequence_task
+
+    return sequence_task(config.get("data", None), config.seed)
+
+
+def _check_sequence(saved, task, where: str) -> None:
+    from jaxnets.data.sequence import check_saved_sequence
+
+    check_saved_sequence(saved, task, where)
+
+
 def _build_model(config):
     from jaxnets.models import build_model
 
@@ -154,7 +175,8 @@ def train_and_evaluate(
 
     ``model`` (a Flax module) and ``data`` (``.train/.validation/.test`` splits with ``.images``
     uint8 (N, C, H, W) and ``.labels`` int (N,), and ``.source``) default to
-    ``jaxnets.models.build_model(config.model)`` and ``jaxnets.data.load_digits(...)``.
+    ``jaxnets.models.build_model(config.model)`` and ``jaxnets.data.load_digits(...)``; a
+    pixel-sequence task of ``config.data.sequence`` is applied to either (pass raw images).
     Returns the summary also written to ``workdir/summary.json``.
     Raises :class:`WorkdirNotEmpty`, :class:`TrainingDiverged`.
     """
@@ -171,6 +193,9 @@ def train_and_evaluate(
     cfg_dict = _config_dict(config)
     model = _build_model(config) if model is None else model
     data = _load_data(config) if data is None else data
+    task = _sequence_task(config)  # None unless config.data.sequence is set
+    if task is not None:
+        data = task.apply(data)
     batch_at_step = _batch_fn()
     grad = config.model.get("grad", "custom")
     num_classes = int(config.model.get("num_classes", 10))
@@ -194,6 +219,7 @@ def train_and_evaluate(
         if restored is not None:
             state, meta = restored
             _check_resumable(meta["config"], cfg_dict)
+            _check_sequence(meta.get("sequence"), task, f"the checkpoint at step {meta['step']} in {workdir}")
             start_step, walltime0 = int(meta["step"]), float(meta["walltime"])
             window = [tuple(w) for w in meta.get("log_window", [])]
             ckpts.drop_after(start_step)
@@ -205,6 +231,8 @@ def train_and_evaluate(
             metrics.reset()
         if main:
             (workdir / "config.json").write_text(json.dumps(cfg_dict, indent=2) + "\n")
+            if task is not None and task.permutation is not None:
+                np.save(workdir / "permutation.npy", task.permutation)  # also in every checkpoint's meta
 
         bar = tqdm(
             total=num_steps, initial=start_step, unit="step", dynamic_ncols=True, disable=not (progress and main)
@@ -274,6 +302,7 @@ def train_and_evaluate(
                 "validation": validation,
                 "log_window": list(window),  # (loss, accuracy) since the last train line (a copy: saves are async)
                 "config": cfg_dict,
+                "sequence": task.describe() if task is not None else None,
             }
             if is_ckpt:
                 ckpts.save_latest(done, state, meta)
@@ -288,6 +317,7 @@ def train_and_evaluate(
         best = ckpts.restore_best(state)
         if best is not None:
             best_state, best_meta = best
+            _check_sequence(best_meta.get("sequence"), task, f"the best checkpoint in {workdir}")
             best_step, best_validation = int(best_meta["step"]), best_meta["validation"]
         else:  # no validation ran (num_steps == 0): test the current weights
             best_state, best_step, best_validation = state, int(state.step), None
