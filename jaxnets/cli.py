@@ -38,7 +38,7 @@ def resolve_config_path(name: str) -> pathlib.Path:
 
 def _print_summary(summary: dict) -> None:
     keys = [k for k in ("data_source", "test_accuracy", "test_loss", "best_step", "validation_loss",
-                        "train_loss", "params", "walltime_s", "plot") if k in summary]
+                        "train_loss", "params", "walltime_s") if k in summary]
     for k in keys:
         v = summary[k]
         if k == "test_accuracy":
@@ -73,6 +73,8 @@ def cmd_train(args) -> int:
     summary = train_and_evaluate(config, str(workdir), resume=args.resume, progress=not args.no_progress)
     print("result:")
     _print_summary(summary)
+    print(f"  {'plot':16s} {workdir / 'curves.png'}")
+    print(f"  {'metrics':16s} {workdir / 'metrics.jsonl'}")
     return 0
 
 
