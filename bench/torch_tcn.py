@@ -119,14 +119,13 @@ def load_jax_params(model, params) -> None:
             p = tree[f"block{i + 1}"]
             for j, conv in enumerate(blk.convs):
                 for name in ("v", "g", "b"):
-                    getattr(conv, name).copy_(torch.from_numpy(np.asarray(p[f"conv{j + 1}"][name])))
-            for ours, theirs in (("skip", "skip" if blk.skip_in2 is None and blk.skip_a2 is None and
-                                  "skip_out" not in p else "skip_out"), ("skip_in2", "skip_in2"),
-                                 ("skip_a2", "skip_a2")):
+                    getattr(conv, name).copy_(torch.from_numpy(np.array(p[f"conv{j + 1}"][name])))
+            skip = "skip_out" if "skip_out" in p else "skip"  # Radical names its input->output skip
+            for ours, theirs in (("skip", skip), ("skip_in2", "skip_in2"), ("skip_a2", "skip_a2")):
                 m = getattr(blk, ours)
                 if m is not None:
-                    m.weight.copy_(torch.from_numpy(np.asarray(p[theirs]["w"])))
-                    m.bias.copy_(torch.from_numpy(np.asarray(p[theirs]["b"])))
+                    m.weight.copy_(torch.from_numpy(np.array(p[theirs]["w"])))
+                    m.bias.copy_(torch.from_numpy(np.array(p[theirs]["b"])))
 
 
 def time_torch_tcn_train_step(block: str = "single", padding: str = "left", batch: int = 100, seq: int = 784,

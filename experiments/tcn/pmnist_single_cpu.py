@@ -5,9 +5,9 @@ Paper row: Table 6 (Permuted SequenceMNIST), TCN (Single): paper 97.86% on full 
 Reduced scale (what differs from the paper): the bundled 10k MNIST sample (8,000 train / 1,000
 validation / 1,000 test) instead of 60k/10k; every image shrunk to 14x14 by averaging 2x2
 blocks, so the sequence has 196 steps instead of 784 (Permuted MNIST, one fixed permutation of
-the 196 pixels from the config seed (saved with every checkpoint)); batch 32 instead of 100;
-1,500 iterations instead of 200,000, with the paper's schedule shape: learning rate 0.001, x10
-after 50 and 150 iterations, /10 at 70% and 90% of the run.
+the 196 pixels drawn from the config seed and saved with every checkpoint); batch 32 instead of
+100; 1,500 iterations instead of 200,000, with the paper's schedule shape: learning rate 0.001,
+x10 after 50 and 150 iterations, /10 at 70% and 90% of the run.
 Same as the paper: the model (12 Single blocks, d_b = 3b - 2, kernel 6, 32 channels, 24
 convolutions, weight norm, dropout 0.05, 10-channel output convolution, prediction and loss on
 the last timestep only), SGD with momentum 0.9, best-on-validation checkpoint tested.
