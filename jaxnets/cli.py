@@ -70,7 +70,17 @@ def cmd_train(args) -> int:
     print(f"config {path}  ->  workdir {workdir}")
     if config.get("paper"):
         print(f"paper: {config.paper}")
-    summary = train_and_evaluate(config, str(workdir), resume=args.resume, progress=not args.no_progress)
+    from jaxnets.data import DataError
+    from jaxnets.train import TrainingDiverged, WorkdirNotEmpty
+
+    try:
+        summary = train_and_evaluate(config, str(workdir), resume=args.resume, progress=not args.no_progress)
+    except (DataError, WorkdirNotEmpty) as e:
+        print(f"jaxnets train: {e}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:
+        print(f"jaxnets train: {e}", file=sys.stderr)
+        return 1
     print("result:")
     _print_summary(summary)
     print(f"  {'plot':16s} {workdir / 'curves.png'}")

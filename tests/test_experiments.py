@@ -98,6 +98,23 @@ def test_cli_bad_override_names_the_argument(capsys):
     assert "num_steps must be a number" in capsys.readouterr().err
 
 
+def test_cli_bad_data_and_reused_workdir_are_one_line_errors(idx_dir, data_dir, tmp_path, capsys):
+    empty = tmp_path / "no_idx_here"
+    empty.mkdir()
+    rc = cli.main(["train", "mnist/ffn_fashion_cpu", "--smoke", "--no-progress", "--workdir", str(tmp_path / "w"),
+                   "--set", f"data.idx_dir={empty}", "--set", f"data.data_dir={data_dir}"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "no_idx_here" in err and "Traceback" not in err
+    # a workdir that already holds a run is never overwritten without --resume
+    args = ["train", "mnist/ffn_fashion_cpu", "--smoke", "--no-progress", "--workdir", str(tmp_path / "w2"),
+            "--set", f"data.idx_dir={idx_dir}", "--set", f"data.data_dir={data_dir}", "--set", "data.validation_size=20"]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    assert cli.main(args) == 2
+    assert "resume" in capsys.readouterr().err
+
+
 def test_cli_missing_config_is_a_clear_error():
     with pytest.raises(SystemExit, match="config 'mnist/nope' not found"):
         cli.main(["train", "mnist/nope"])
