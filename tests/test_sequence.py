@@ -130,6 +130,17 @@ def test_check_refuses_another_permutation_kind_or_length():
         task.check(None)
 
 
+def test_pixel_standardisation_is_opt_in():
+    from jaxnets.config import mnist_base, tcn_base
+    from jaxnets.train.step import _scale, normalization
+
+    assert normalization(mnist_base()) is None  # section 4: pixels in [0, 1], unchanged
+    assert normalization(tcn_base()) == (0.1307, 0.3081)
+    x = np.array([[0, 255]], np.uint8)
+    np.testing.assert_allclose(_scale(x), [[0.0, 1.0]])
+    np.testing.assert_allclose(_scale(x, (0.5, 0.25)), [[-2.0, 2.0]])
+
+
 # ------------------------------------------------------------------------- the TCN configs
 def test_one_config_per_row_of_tables_5_and_6_plus_original_and_cpu_variants():
     names = {p.stem for p in TCN_CONFIGS}

@@ -58,7 +58,7 @@ from jaxnets.train.optim import make_optimizer
 from jaxnets.train.plots import plot_metrics
 from jaxnets.train.sharding import check_batch_size, make_mesh, replicated, shard_batch
 from jaxnets.train.state import count_params, create_train_state, tree_all_finite
-from jaxnets.train.step import evaluate, make_eval_step, make_train_step
+from jaxnets.train.step import evaluate, make_eval_step, make_train_step, normalization
 
 #: Config fields that determine the sequence of parameters; a resume must not change them.
 TRAJECTORY_KEYS = ("seed", "model", "batch_size", "optimizer", "schedule", "data")
@@ -206,8 +206,9 @@ def train_and_evaluate(
     state = jax.jit(
         lambda: create_train_state(model, tx, config.seed, input_shape), out_shardings=replicated(mesh)
     )()
-    train_step = make_train_step(model, tx, schedule, mesh, grad=grad, num_classes=num_classes)
-    eval_step = make_eval_step(model, mesh, grad=grad, num_classes=num_classes)
+    norm = normalization(config)  # config.data.normalize: (mean, std) or None
+    train_step = make_train_step(model, tx, schedule, mesh, grad=grad, num_classes=num_classes, normalize=norm)
+    eval_step = make_eval_step(model, mesh, grad=grad, num_classes=num_classes, normalize=norm)
 
     workdir.mkdir(parents=True, exist_ok=True)
     metrics = MetricsWriter(workdir / METRICS_FILE, enabled=main)
