@@ -6,7 +6,8 @@ of 4300 iterations (10 epochs of the 55,000 training images), weight decay 0.000
 (evaluated every 430 iterations) is the one tested.
 Data: full Fashion-MNIST (55,000 train / 5,000 validation / 10,000 test).
 Command:  jaxnets train experiments/mnist/cnn_fashion_cpu.py --workdir runs/cnn_fashion_cpu
-Expected: target >= 92.5% test accuracy; see README results for the measured value and walltime
+Expected: target >= 92.5% test accuracy. Measured: 92.35% in 66.7 min on a 2-core CPU
+(jax 0.10.2; the machine was shared with other jobs, so walltime is an upper bound).
 """
 
 from jaxnets.config import cpu_schedule, table3_config
@@ -24,5 +25,5 @@ def get_config():
         log_every=20,
     )
     c.expected.test_accuracy = 0.925
-    c.expected.walltime = "see README results"
+    c.expected.walltime = "66.7 min (2-core CPU, shared)"
     return c
