@@ -5,13 +5,15 @@ at a CPU-feasible reduced scale.
 Reduced scale (what differs from the paper): the bundled 10k MNIST sample (8,000 train / 1,000
 validation / 1,000 test) instead of 60k/10k; every image shrunk to 14x14 by averaging 2x2
 blocks, so the sequence has 196 steps instead of 784 (Sequential MNIST, row by row); batch 32
-instead of 100; 1,500 iterations instead of 100,000, with the paper's schedule shape: learning
-rate 0.001, x10 after 50 and 150 iterations, /10 at 70% and 90% of the run.
+instead of 100; 1,500 iterations instead of 100,000.
+Schedule: SGD with momentum 0.9, the paper's schedule compressed: learning rate 0.001, x10 after
+50 and 150 iterations (peak 0.1, as the paper), /10 at 70% and 90% of the run.
 Same as the paper: the model (12 Double blocks, d_b = 3b - 2, kernel 6, 32 channels, 24
 convolutions, weight norm, dropout 0.05, 10-channel output convolution, prediction and loss on
-the last timestep only), SGD with momentum 0.9, best-on-validation checkpoint tested.
+the last timestep only); best-on-validation checkpoint tested.
 Command:  jaxnets train experiments/tcn/seqmnist_double_cpu.py --workdir runs/seqmnist_double_cpu
-Expected: see docs/tcn_results.md
+Expected: 96.90% test accuracy, 333 s of training (5 min 41 s in all) on this project's 2-core
+CPU, shared with another training run; see docs/tcn_results.md.
 """
 
 from jaxnets.config import tcn_base
@@ -31,11 +33,11 @@ def get_config():
     c.batch_size = 32
     c.eval_batch_size = 500
     c.num_steps = NUM_STEPS
-    c.schedule = [[50, 10.0], [150, 10.0], [int(0.7 * NUM_STEPS), 0.1], [int(0.9 * NUM_STEPS), 0.1]]
+    c.schedule = [[50, 10.0], [150, 10.0], [int(0.7 * NUM_STEPS), 0.1], [int(0.9 * NUM_STEPS), 0.1]]  # peak 0.1
     c.log_every = 25
     c.eval_every = 250
     c.checkpoint_every = 250
-    c.expected.test_accuracy = 0.0
-    c.expected.walltime = "see docs/tcn_results.md"
+    c.expected.test_accuracy = 0.969
+    c.expected.walltime = "96.90% test accuracy, 333 s of training (5 min 41 s in all) on this project's 2-core CPU, shared with another training run; see docs/tcn_results.md."
     c.expected.hardware = "2-core CPU shared with other jobs (this project's dev machine)"
     return c
