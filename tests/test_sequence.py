@@ -218,7 +218,8 @@ def _target(config):
     size = config.data.image_size
     model, mesh = build_model(config.model), make_mesh()
     # the trainer's own program (a persistent-cache hit): a fresh state, replicated
-    return jax.jit(lambda: create_train_state(model, tx, config.seed, (1, size, size)), out_shardings=replicated(mesh))()
+    fresh = lambda: create_train_state(model, tx, config.seed, (1, size, size))  # noqa: E731
+    return jax.jit(fresh, out_shardings=replicated(mesh))()
 
 
 def test_smoke_form_of_one_config_per_block_type_runs_end_to_end(smoke_runs):

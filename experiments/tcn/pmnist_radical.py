@@ -15,9 +15,10 @@ learning rate 0.001, x10 after 200 and 1,000 iterations, /10 after 130,000 and 1
 Data: full MNIST when a prepared tfds `mnist` or an IDX directory (--set data.idx_dir=...) is
 found, else the bundled 10k sample (see jaxnets.data).
 Command:  jaxnets train experiments/tcn/pmnist_radical.py --workdir runs/pmnist_radical
-Expected: the paper's 97.82% test accuracy. Not run here: docs/tcn_results.md gives the measured
-train-step time of this model on this project's 2-core CPU, i.e. what 200,000 steps would take;
-the paper does not state its hardware for section 6 (section 4 used a GTX 1080 Ti).
+Expected: the paper's 97.82% test accuracy. Not run here: one train step takes 1.5 s at batch
+100 on this project's 2-core CPU (bench/tcn_torch.py, idle machine), so 200,000 steps would take
+about 3 days; the paper does not state its hardware for section 6 (section 4 used a GTX 1080
+Ti). docs/tcn_results.md has the reduced-scale runs.
 """
 
 from jaxnets.config import tcn_base
@@ -26,13 +27,16 @@ from jaxnets.models import tcn_model_config
 
 def get_config():
     c = tcn_base()
-    c.paper = "Table 6 (Permuted SequenceMNIST), TCN (Radical): test 97.82%, validation 97.94%, validation loss 0.117, train loss 0.017"
+    c.paper = (
+        "Table 6 (Permuted SequenceMNIST), TCN (Radical): test 97.82%, validation 97.94%, "
+        "validation loss 0.117, train loss 0.017"
+    )
     c.model = tcn_model_config("radical")
     c.data.name = "mnist"
     c.data.sequence = "permuted"
     c.num_steps = 200_000
     c.schedule = [[200, 10.0], [1000, 10.0], [130_000, 0.1], [180_000, 0.1]]
     c.expected.test_accuracy = 0.9782
-    c.expected.walltime = "not run here; see docs/tcn_results.md (train-step time on CPU)"
+    c.expected.walltime = "not run here: ~3 days on a 2-core CPU (1.5 s/step)"
     c.expected.hardware = "paper: not stated for section 6"
     return c

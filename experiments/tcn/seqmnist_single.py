@@ -14,9 +14,10 @@ learning rate 0.001, x10 after 200 and 1,000 iterations, /10 after 70,000 and 90
 Data: full MNIST when a prepared tfds `mnist` or an IDX directory (--set data.idx_dir=...) is
 found, else the bundled 10k sample (see jaxnets.data).
 Command:  jaxnets train experiments/tcn/seqmnist_single.py --workdir runs/seqmnist_single
-Expected: the paper's 99.53% test accuracy. Not run here: docs/tcn_results.md gives the measured
-train-step time of this model on this project's 2-core CPU, i.e. what 100,000 steps would take;
-the paper does not state its hardware for section 6 (section 4 used a GTX 1080 Ti).
+Expected: the paper's 99.53% test accuracy. Not run here: one train step takes 1.6 s at batch
+100 on this project's 2-core CPU (bench/tcn_torch.py, idle machine), so 100,000 steps would take
+about 2 days; the paper does not state its hardware for section 6 (section 4 used a GTX 1080
+Ti). docs/tcn_results.md has the reduced-scale runs.
 """
 
 from jaxnets.config import tcn_base
@@ -25,13 +26,16 @@ from jaxnets.models import tcn_model_config
 
 def get_config():
     c = tcn_base()
-    c.paper = "Table 5 (SequenceMNIST), TCN (Single): test 99.53%, validation 99.23%, validation loss 0.046, train loss 0.006"
+    c.paper = (
+        "Table 5 (SequenceMNIST), TCN (Single): test 99.53%, validation 99.23%, validation "
+        "loss 0.046, train loss 0.006"
+    )
     c.model = tcn_model_config("single")
     c.data.name = "mnist"
     c.data.sequence = "sequential"
     c.num_steps = 100_000
     c.schedule = [[200, 10.0], [1000, 10.0], [70_000, 0.1], [90_000, 0.1]]
     c.expected.test_accuracy = 0.9953
-    c.expected.walltime = "not run here; see docs/tcn_results.md (train-step time on CPU)"
+    c.expected.walltime = "not run here: ~2 days on a 2-core CPU (1.6 s/step)"
     c.expected.hardware = "paper: not stated for section 6"
     return c
