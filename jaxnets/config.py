@@ -232,3 +232,24 @@ def cpu_schedule(
     c.log_every = log_every
     c.expected.hardware = "2-core CPU (this project's dev machine)"
     return c
+
+
+#: The paper's section-6.3.3 schedules: LR x10 after 200 and 1,000 iterations, /10 near the end.
+TCN_PAPER_SCHEDULES = {
+    "sequential": (100_000, [[200, 10.0], [1000, 10.0], [70_000, 0.1], [90_000, 0.1]]),  # Table 5
+    "permuted": (200_000, [[200, 10.0], [1000, 10.0], [130_000, 0.1], [180_000, 0.1]]),  # Table 6
+}
+
+
+def tcn_paper_config(block: str, sequence: str) -> ml_collections.ConfigDict:
+    """One row of Tables 5-6: ``block`` ("single" | "double" | "radical") on ``sequence``
+    ("sequential" = SeqMNIST, "permuted" = PMNIST), full MNIST, the paper's schedule."""
+    from jaxnets.models import tcn_model_config
+
+    c = tcn_base()
+    c.model = tcn_model_config(block)
+    c.data.name = "mnist"
+    c.data.sequence = sequence
+    c.num_steps, c.schedule = TCN_PAPER_SCHEDULES[sequence]
+    c.expected.hardware = "paper: not stated for section 6"
+    return c

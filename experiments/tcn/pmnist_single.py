@@ -21,22 +21,15 @@ about 4 days; the paper does not state its hardware for section 6 (section 4 use
 Ti). docs/tcn_results.md has the reduced-scale runs.
 """
 
-from jaxnets.config import tcn_base
-from jaxnets.models import tcn_model_config
+from jaxnets.config import tcn_paper_config
 
 
 def get_config():
-    c = tcn_base()
+    c = tcn_paper_config("single", "permuted")
     c.paper = (
         "Table 6 (Permuted SequenceMNIST), TCN (Single): test 97.86%, validation 98.28%, "
         "validation loss 0.094, train loss 0.019"
     )
-    c.model = tcn_model_config("single")
-    c.data.name = "mnist"
-    c.data.sequence = "permuted"
-    c.num_steps = 200_000
-    c.schedule = [[200, 10.0], [1000, 10.0], [130_000, 0.1], [180_000, 0.1]]
     c.expected.test_accuracy = 0.9786
     c.expected.walltime = "not run here: ~4 days on a 2-core CPU (1.6 s/step)"
-    c.expected.hardware = "paper: not stated for section 6"
     return c

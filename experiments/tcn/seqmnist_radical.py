@@ -20,22 +20,15 @@ about 2 days; the paper does not state its hardware for section 6 (section 4 use
 Ti). docs/tcn_results.md has the reduced-scale runs.
 """
 
-from jaxnets.config import tcn_base
-from jaxnets.models import tcn_model_config
+from jaxnets.config import tcn_paper_config
 
 
 def get_config():
-    c = tcn_base()
+    c = tcn_paper_config("radical", "sequential")
     c.paper = (
         "Table 5 (SequenceMNIST), TCN (Radical): test 99.37%, validation 99.30%, validation "
         "loss 0.040, train loss 0.010"
     )
-    c.model = tcn_model_config("radical")
-    c.data.name = "mnist"
-    c.data.sequence = "sequential"
-    c.num_steps = 100_000
-    c.schedule = [[200, 10.0], [1000, 10.0], [70_000, 0.1], [90_000, 0.1]]
     c.expected.test_accuracy = 0.9937
     c.expected.walltime = "not run here: ~2 days on a 2-core CPU (1.5 s/step)"
-    c.expected.hardware = "paper: not stated for section 6"
     return c
