@@ -154,19 +154,50 @@ def test_one_config_per_row_of_tables_5_and_6_plus_original_and_cpu_variants():
 def test_config_names_its_row_and_command_and_sees_the_whole_sequence(path):
     config = load_config(path)
     doc = path.read_text()
-    assert config.paper.startswith(("Table 5", "Table 6")), config.paper
+    task = path.stem.split("_")[0]  # seqmnist | pmnist | seqfashion
+    if task == "seqfashion":  # section 6 on Fashion-MNIST: no paper row, says so
+        assert config.paper.startswith("none") and "Fashion-MNIST" in doc, config.paper
+    else:
+        assert config.paper.startswith(("Table 5", "Table 6")), config.paper
     assert f"jaxnets train experiments/tcn/{path.name} --workdir runs/{path.stem}" in doc
     assert "Expected:" in doc
-    assert config.data.sequence == ("permuted" if path.stem.startswith("pmnist") else "sequential")
+    assert config.data.sequence == ("permuted" if task == "pmnist" else "sequential")
     model = build_model(config.model)
     # the last output sees every input: the property the paper picked the hyper-parameters for
     assert model_receptive_field(model) >= config.data.image_size**2
+    full = "fashion_mnist" if task == "seqfashion" else "mnist"
     if path.stem.endswith("_cpu"):
-        assert config.data.name == "mnist_sample" and config.num_steps <= 3000
+        assert config.data.name == (full if task == "seqfashion" else "mnist_sample")
+        assert config.num_steps <= 3000
     else:
-        assert config.data.name == "mnist" and config.data.image_size == 28
-        paper_steps = {"seqmnist": 100_000, "pmnist": 200_000}[path.stem.split("_")[0]]
+        assert config.data.name == full and config.data.image_size == 28
+        paper_steps = {"seqmnist": 100_000, "seqfashion": 100_000, "pmnist": 200_000}[task]
         assert config.num_steps == (20 * 859 if "original" in path.stem else paper_steps)
+
+
+def test_sequential_fashion_mnist_comes_through_the_same_pipeline(tmp_path):
+    """Fashion-MNIST IDX files -> tfds builder -> Sequential task of the seqfashion config."""
+    from jaxnets.data import load_digits
+    from jaxnets.data.idx import write_idx
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "idx").mkdir()
+    for prefix, n in (("train", 40), ("t10k", 12)):
+        write_idx(tmp_path / "idx" / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)).astype(np.uint8))
+        write_idx(tmp_path / "idx" / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
+    config = load_config(ROOT / "experiments" / "tcn" / "seqfashion_single_cpu.py")
+    data = load_digits(
+        "fashion_mnist", data_dir=str(tmp_path / "tfds"), idx_dir=str(tmp_path / "idx"), validation_size=8, seed=0
+    )
+    assert "IDX files" in data.source
+    task = sequence_task(config.data, config.seed)
+    seq = task.apply(data)
+    assert task.length == 196 and "196 steps" in seq.source
+    assert seq.train.images.shape == (32, 1, 14, 14) and seq.test.images.shape == (12, 1, 14, 14)
+    # row-major flattening = the sequence: the 2x2 block means, unpermuted
+    np.testing.assert_array_equal(seq.test.images, downsample(data.test.images, 14))
+    np.testing.assert_array_equal(seq.test.labels, data.test.labels)
+    assert config.data.normalize == (0.2860, 0.3530)  # Fashion-MNIST's own statistics
 
 
 SMOKE = {  # one config per block type, each in its smoke form (2 blocks, 7×7 = 49 steps, 6 steps)

@@ -52,6 +52,9 @@ def _config():
     c.checkpoint_every = 3
     c.keep_checkpoints = 2
     c.optimizer.learning_rate = 0.05
+    # augmentation on, so the exact-resume test also covers its (seed, step) random stream
+    c.data.augment.hflip = True
+    c.data.augment.max_shift = 1
     return c
 
 
@@ -164,6 +167,18 @@ DATA_PARALLEL = textwrap.dedent(
     np.testing.assert_allclose(l4, l1, rtol=1e-5)
     np.testing.assert_allclose(e4["loss"], e1["loss"], rtol=1e-5)
     assert e4["accuracy"] == e1["accuracy"]
+
+    # augmentation draws the same flips and shifts whatever the sharding of the batch
+    from jaxnets.train.augment import make_augment
+    aug = make_augment({"hflip": True, "max_shift": 2})
+    images, labels = tiny.batch_at_step(data.train, 8, 0, 0)
+    outs = []
+    for mesh in (make_mesh(), make_mesh(jax.devices()[:1])):
+        step = make_train_step(model, tx, schedule, mesh, augment=aug, donate=False)
+        state = create_train_state(model, tx, 0, (1, 8, 8))
+        outs.append(jax.device_get(step(state, *shard_batch((images, labels), mesh))))
+    for a, b in zip(jax.tree_util.tree_leaves(outs[0]), jax.tree_util.tree_leaves(outs[1]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     try:
         check_batch_size(6, make_mesh())
     except ValueError as e:
@@ -192,6 +207,7 @@ def test_data_parallel_four_devices_equal_one_device():
 # (3) -------------------------------------------------------------------------------------------
 def test_nan_loss_raises_and_keeps_last_good_checkpoint(tmp_path, data, monkeypatch):
     config, model = _config(), tiny.TinyNet(poison=True)
+    config.data.augment.max_shift = 0  # a zero-filled shift would un-poison the all-255 batch
 
     def poisoned_batches(split, batch_size, seed, step):
         images, labels = tiny.batch_at_step(split, batch_size, seed, step)

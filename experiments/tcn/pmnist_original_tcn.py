@@ -11,8 +11,8 @@ epoch 10 of 20, batch 64. Gradient clipping: none -- the script has `--clip` but
 -1, "no clip", and the README gives no other value.
 Differences (theirs -> ours): they train on all 60,000 images and track the test set; we hold
 out 5,000 for validation and test the best-on-validation checkpoint, so 20 epochs are 20 x 859 =
-17,180 steps of 64 (lr /10 at 8,590). They normalise pixels with MNIST's mean/std (0.1307,
-0.3081); we scale to [0, 1]. Their DataLoader does not shuffle; our batches are reshuffled every
+17,180 steps of 64 (lr /10 at 8,590). Both standardise pixels with MNIST's mean/std (0.1307,
+0.3081). Their DataLoader does not shuffle; our batches are reshuffled every
 epoch from the seed. Their permutation is np.random.permutation(784) unseeded; ours comes from
 the config seed. Padding: theirs pads both sides and chops, ours pads the left only (same
 outputs; bench/tcn_padding.py times the two).

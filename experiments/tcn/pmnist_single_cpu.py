@@ -17,30 +17,15 @@ Expected: 93.50% test accuracy, 351 s of training (5 min 59 s in all) on this pr
 CPU, shared with another training run; see docs/tcn_results.md.
 """
 
-from jaxnets.config import tcn_base
-from jaxnets.models import tcn_model_config
-
-NUM_STEPS = 1_500
+from jaxnets.config import tcn_cpu_config
 
 
 def get_config():
-    c = tcn_base()
+    c = tcn_cpu_config("single", "permuted")
     c.paper = (
         "Table 6 (Permuted SequenceMNIST), TCN (Single): paper 97.86% on full MNIST, 784 "
         "steps -- here at a CPU-feasible reduced scale"
     )
-    c.model = tcn_model_config("single")
-    c.data.name = "mnist_sample"  # 8,000 / 1,000 / 1,000, fixed split
-    c.data.validation_size = 1000
-    c.data.sequence = "permuted"
-    c.data.image_size = 14  # 2x2 block means: 196 steps
-    c.batch_size = 32
-    c.eval_batch_size = 500
-    c.num_steps = NUM_STEPS
-    c.schedule = [[50, 10.0], [150, 10.0], [int(0.7 * NUM_STEPS), 0.1], [int(0.9 * NUM_STEPS), 0.1]]  # peak 0.1
-    c.log_every = 25
-    c.eval_every = 250
-    c.checkpoint_every = 250
     c.expected.test_accuracy = 0.935
     c.expected.walltime = "351 s training, 5 min 59 s in all"
     c.expected.hardware = "2-core CPU shared with other jobs (this project's dev machine)"

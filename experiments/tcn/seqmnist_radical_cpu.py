@@ -19,30 +19,15 @@ Expected: 94.80% test accuracy, 358 s of training (6 min 6 s in all) on this pro
 CPU, shared with another training run; see docs/tcn_results.md.
 """
 
-from jaxnets.config import tcn_base
-from jaxnets.models import tcn_model_config
-
-NUM_STEPS = 1_500
+from jaxnets.config import tcn_cpu_config
 
 
 def get_config():
-    c = tcn_base()
+    c = tcn_cpu_config("radical", "sequential", peak=0.01)
     c.paper = (
         "Table 5 (SequenceMNIST), TCN (Radical): paper 99.37% on full MNIST, 784 steps -- "
         "here at a CPU-feasible reduced scale"
     )
-    c.model = tcn_model_config("radical")
-    c.data.name = "mnist_sample"  # 8,000 / 1,000 / 1,000, fixed split
-    c.data.validation_size = 1000
-    c.data.sequence = "sequential"
-    c.data.image_size = 14  # 2x2 block means: 196 steps
-    c.batch_size = 32
-    c.eval_batch_size = 500
-    c.num_steps = NUM_STEPS
-    c.schedule = [[50, 10.0], [int(0.7 * NUM_STEPS), 0.1], [int(0.9 * NUM_STEPS), 0.1]]  # peak 0.01: 0.1 diverged
-    c.log_every = 25
-    c.eval_every = 250
-    c.checkpoint_every = 250
     c.expected.test_accuracy = 0.948
     c.expected.walltime = "358 s training, 6 min 6 s in all"
     c.expected.hardware = "2-core CPU shared with other jobs (this project's dev machine)"

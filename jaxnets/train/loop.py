@@ -58,6 +58,7 @@ from jaxnets.train.optim import make_optimizer
 from jaxnets.train.plots import plot_metrics
 from jaxnets.train.sharding import check_batch_size, make_mesh, replicated, shard_batch
 from jaxnets.train.state import count_params, create_train_state, tree_all_finite
+from jaxnets.train.augment import check_augment, make_augment
 from jaxnets.train.step import evaluate, make_eval_step, make_train_step, normalization
 
 #: Config fields that determine the sequence of parameters; a resume must not change them.
@@ -207,7 +208,11 @@ def train_and_evaluate(
         lambda: create_train_state(model, tx, config.seed, input_shape), out_shardings=replicated(mesh)
     )()
     norm = normalization(config)  # config.data.normalize: (mean, std) or None
-    train_step = make_train_step(model, tx, schedule, mesh, grad=grad, num_classes=num_classes, normalize=norm)
+    augment_spec = config.get("data", {}).get("augment", None) if hasattr(config, "get") else None
+    check_augment(augment_spec, input_shape, sequence=task is not None)
+    train_step = make_train_step(
+        model, tx, schedule, mesh, grad=grad, num_classes=num_classes, normalize=norm, augment=make_augment(augment_spec)
+    )
     eval_step = make_eval_step(model, mesh, grad=grad, num_classes=num_classes, normalize=norm)
 
     workdir.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from flax import linen as nn
 from jax.sharding import Mesh
 
 from jaxnets.layers import get_ops
+from jaxnets.train.augment import AUGMENT_STREAM, Augment
 from jaxnets.train.sharding import batch_sharding, check_batch_size, replicated, shard_batch
 from jaxnets.train.state import TrainState
 
@@ -72,18 +73,23 @@ def make_train_step(
     num_classes: int = 10,
     donate: bool = True,
     normalize: tuple[float, float] | None = None,
+    augment: Augment | None = None,
 ) -> TrainStep:
     """``train_step(state, images, labels) -> (state, {"loss", "accuracy", "lr"})``, jitted over ``mesh``.
 
     loss / accuracy are of the batch *before* the update, lr is the rate the update used.
+    ``augment(rng, images) -> images`` (:mod:`jaxnets.train.augment`), if given, transforms the
+    uint8 batch first, with a key drawn from the state's seed and step.
     With ``donate`` the input state's buffers are reused for the output (do not touch it after).
     """
     cross_entropy = cross_entropy_fn(grad)
 
     def train_step(state: TrainState, images: jax.Array, labels: jax.Array):
+        rng = jax.random.fold_in(state.rng, state.step)  # dropout stream of this step
+        if augment is not None:
+            images = augment(jax.random.fold_in(rng, AUGMENT_STREAM), images)
         x = _scale(images, normalize)  # (R, C, H, W)
         onehot = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)  # (R, num_classes)
-        rng = jax.random.fold_in(state.rng, state.step)
 
         def loss_fn(params):
             logits, updates = model.apply(
