@@ -10,7 +10,8 @@ reached train 98.7% / validation 92.9% and 92.35% test accuracy (`--set data.aug
 --set data.augment.max_shift=0 --set num_steps=4300 --set "schedule=[[3010,0.1],[3870,0.1]]"`).
 Data: full Fashion-MNIST (55,000 train / 5,000 validation / 10,000 test).
 Command:  jaxnets train experiments/mnist/cnn_fashion_cpu.py --workdir runs/cnn_fashion_cpu
-Expected: target >= 92.5% test accuracy. Measured: (running)
+Expected: target >= 92.5% test accuracy. Measured: 92.95% test (validation loss 0.173, accuracy
+93.42%), 90.1 min of training on this project's 2-core CPU (12 epochs, 5160 iterations: 92.43%).
 """
 
 from jaxnets.config import cpu_schedule, table3_config
@@ -30,5 +31,5 @@ def get_config():
     c.data.augment.hflip = True
     c.data.augment.max_shift = 2
     c.expected.test_accuracy = 0.925
-    c.expected.walltime = "(running)"
+    c.expected.walltime = "90.1 min on a 2-core CPU"
     return c
