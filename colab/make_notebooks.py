@@ -1,8 +1,8 @@
 """Writes the notebooks in this folder from the cell lists below (``python colab/make_notebooks.py``).
 
-The notebooks are generated so that their code is reviewed as plain Python here, and
-tests/test_notebooks.py runs every code cell of every notebook (lines starting with ``!`` or
-``%`` are Colab shell/magic lines and are skipped there).
+The notebooks are generated so that their code is reviewed as plain Python here;
+tests/test_notebooks.py runs every code cell of every notebook as one script, so code cells hold
+plain Python only (the install cell's shell lines are comments).
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ ours = pullback(d_pool)[0]
 printed = gradcheck.printed_max_pool2d_bwd(x_tied, d_pool, 2, 2)
 print("sum of delta      ", float(d_pool.sum()))
 print("sum, custom VJP   ", float(ours.sum()))
-print("sum, printed eq 33", float(printed.sum()), "(4 x delta: each window's delta counted k*k times)")
+print("sum, printed eq 33", float(printed.sum()),
+      f"({float(printed.sum() / d_pool.sum()):.0f} x delta: each window's delta counted once per tie)")
 _, ref_pullback = jax.vjp(lambda x: reference.max_pool2d(x, (2, 2), (2, 2)), x_tied)
 print("custom == jax.grad of the reference:", bool(jnp.allclose(ours, ref_pullback(d_pool)[0])))"""),
     ("md", """\
@@ -218,7 +219,6 @@ seq = 0.5 + jax.random.uniform(jax.random.PRNGKey(1), (1, 1, T), jnp.float64)
 jac = jax.jacrev(lambda s: model.apply(variables, s)[0])(seq)     # (K, T_out, R, C_in, T_in)
 reads = np.asarray(jnp.any(jac[:, :, 0, 0] != 0, axis=0))          # (T_out, T_in)
 rf = model_receptive_field(model)
-first_read = [int(np.argmax(row)) for row in reads]
 print("receptive field (eqs 65-66):", rf)
 print("measured: y_t reads x_t' for t' in [t - R + 1, t]:",
       all(reads[t, max(0, t - rf + 1):t + 1].all() and not reads[t, :max(0, t - rf + 1)].any()

@@ -1,7 +1,7 @@
 """The notebooks in colab/ run top to bottom and say what they claim, and match their generator.
 
-Each notebook's code cells run in a fresh interpreter (they switch on float64 globally), with
-Colab's ``!``/``%`` lines left out."""
+Each notebook's code cells run as one script in a fresh interpreter (they switch on float64
+globally)."""
 
 import importlib.util
 import json
@@ -25,11 +25,7 @@ def _generator():
 
 def _code(path):
     cells = json.loads(path.read_text())["cells"]
-    return "\n".join(
-        "".join(line for line in c["source"] if not line.lstrip().startswith(("!", "%")))
-        for c in cells
-        if c["cell_type"] == "code"
-    )
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
 
 
 def test_notebooks_match_their_generator():
