@@ -271,7 +271,7 @@ for block in ("single", "double", "radical"):
 
 * `jaxnets train tcn/seqmnist_single_cpu --workdir runs/seqmnist` -- Sequential MNIST on the
   bundled sample in minutes; `experiments/tcn/` has one config per row of Tables 5-6;
-* `python bench/tcn_streaming.py` -- streaming against recomputing the prefix, 784 steps;
+* `python bench/tcn_streaming_vs_recompute.py` -- streaming against recomputing the prefix, 784 steps;
 * `docs/tcn_results.md` -- measured results and benchmarks."""),
 ]
 

@@ -29,6 +29,7 @@ def mnist_base() -> ml_collections.ConfigDict:
     """Shared defaults of the section-4 experiments (Tables 1-3): SGD with momentum, step-wise LR."""
     c = ml_collections.ConfigDict()
     c.paper = ""  # paper row this config reproduces, e.g. "Table 3, CNN (99.30%)"
+    c.task = "classification"
     c.seed = 0
     c.model = ml_collections.ConfigDict(
         dict(name="mnist_cnn", grad="custom", bn_momentum=0.1, bn_eps=1e-5, num_classes=10)
@@ -81,6 +82,7 @@ def tcn_base() -> ml_collections.ConfigDict:
 
     c = ml_collections.ConfigDict()
     c.paper = ""
+    c.task = "classification"
     c.seed = 0
     c.model = tcn_model_config()
     c.data = ml_collections.ConfigDict(

@@ -21,11 +21,7 @@ C = L.get_ops("custom")
 A = L.get_ops("autodiff")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _float64():
-    """float64 for this module only; other test files keep JAX's float32 default."""
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py: x64 for this module only
 
 
 def _vjp(f, args, cot):
@@ -304,9 +300,35 @@ def test_get_ops_namespaces_have_the_same_api():
     custom, autodiff = L.get_ops("custom"), L.get_ops("autodiff")
     for name in L.OP_NAMES:
         fc, fa = getattr(custom, name), getattr(autodiff, name)
-        assert fc is not fa or name in ("batch_norm_inference", "update_running_stats")
+        assert fc is not fa, name
         assert inspect.signature(fc) == inspect.signature(fa), name
         assert getattr(R, name) is fa
+        assert getattr(L, name) is fc
+
+
+def test_one_list_of_ops_custom_equals_reference_and_all_are_gradchecked():
+    """OP_NAMES is the layer modules' ``__all__`` (jaxnets.layers.registry): the custom and
+    autodiff namespaces hold exactly those names, every public function of ``reference`` is
+    one of them (bar the pad-and-chop conv), and ``jaxnets gradcheck`` has cases for each."""
+    import importlib
+
+    from jaxnets.layers import registry
+
+    names = set(L.OP_NAMES)
+    assert len(names) == len(L.OP_NAMES)
+    assert set(vars(L.get_ops("custom"))) == names
+    assert set(vars(L.get_ops("autodiff"))) == names
+    ref_public = {n for n, f in vars(R).items() if inspect.isfunction(f) and not n.startswith("_")
+                  and f.__module__ == R.__name__}
+    assert ref_public - names == {"causal_conv1d_chop"}
+    assert set(R.__all__) == ref_public
+    assert {c.layer for c in gradcheck.CASES} == names
+    custom_public = set()
+    for m in registry.OP_MODULES:
+        mod = importlib.import_module(f"jaxnets.layers.{m}")
+        custom_public |= {n for n, f in vars(mod).items() if callable(f) and not n.startswith("_")
+                          and getattr(f, "__module__", None) == mod.__name__}
+    assert custom_public == names  # no public op left out of a module's __all__
 
 
 def test_get_ops_rejects_unknown_mode():

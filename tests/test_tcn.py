@@ -184,6 +184,111 @@ def test_dropout_only_in_training_and_reproducible():
         np.testing.assert_array_equal(no_dropout.apply(v, x), logits)  # inference: dropout is the identity
 
 
+# ------------------------------------------------------------------ initialisation (docs/tcn.md)
+@functools.cache
+def _init_params(preset, **overrides):
+    """The init parameters of a preset's full network (float32, key 0), {"block1": ..., "head": ...}."""
+    model = build_model(tcn_model_config(preset, **overrides))
+    return jax.device_get(jax.jit(model.init)(jax.random.PRNGKey(0), jnp.zeros((1, 1, 16)))["params"]["tcn"])
+
+
+def _convs(params):
+    """[(name, {v, g, b})] of every weight-normalised convolution, in order."""
+    return [(f"{blk}/{c}", p) for blk, convs in params.items() if blk.startswith("block")
+            for c, p in convs.items() if c.startswith("conv")]
+
+
+def test_init_field_per_preset():
+    """The paper's presets keep the "normal" init; the original TCN gets Bai et al.'s effective one."""
+    assert {p: tcn_model_config(p).init for p in ("single", "double", "radical", "original")} == {
+        "single": "normal", "double": "normal", "radical": "normal", "original": "pytorch_default"}
+    assert build_model(tcn_model_config("original")).tcn.init == "pytorch_default"
+    with pytest.raises(ValueError, match="init='xavier'"):
+        build_model(tcn_model_config("original", init="xavier"))
+
+
+def test_original_init_weight_norm_v_is_pytorch_default():
+    """Bai et al.'s ``conv.weight.data.normal_(0, 0.01)`` is undone by the weight-norm hook, so
+    v starts as PyTorch's default Conv1d weight: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C·k
+    (1·7 in block 1, 25·7 elsewhere).  Checks the bound, that the draws fill it (max |v| near the
+    bound), and the uniform's std bound/sqrt(3) -- 4.4× the 0.01 of N(0, 0.01²) at fan_in 175."""
+    convs = _convs(_init_params("original"))
+    assert len(convs) == 16
+    pooled = []
+    for name, p in convs:
+        c_out, c_in, k = p["v"].shape
+        bound = 1.0 / np.sqrt(c_in * k)
+        assert (c_in, k) == ((1 if name == "block1/conv1" else 25), 7), name
+        assert np.max(np.abs(p["v"])) <= bound, name
+        assert np.max(np.abs(p["v"])) > 0.9 * bound, name  # 175+ draws: P(all < 0.9 bound) < 1e-8
+        pooled.append(np.ravel(p["v"]) / bound)
+    pooled = np.concatenate(pooled)  # U(-1, 1): mean 0, std 1/sqrt(3)
+    assert abs(pooled.mean()) < 0.02
+    np.testing.assert_allclose(pooled.std(), 1 / np.sqrt(3), rtol=0.02)
+    v = convs[1][1]["v"]  # block1/conv2: 25 × 25 × 7
+    np.testing.assert_allclose(v.std(), 1 / np.sqrt(3 * 175), rtol=0.03)
+    assert v.std() > 4 * 0.01
+
+
+def test_original_init_g_is_norm_of_v_and_bias_is_pytorch_default():
+    """g = ||v|| per output channel (``weight_g = norm_except_dim(weight, 2, 0)``), so the
+    effective kernel w = g v / ||v|| equals v at init; biases keep PyTorch's default
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (never re-initialised by Bai et al.)."""
+    pooled = []
+    for name, p in _convs(_init_params("original")):
+        v, g, b = (np.asarray(p[k], np.float64) for k in ("v", "g", "b"))
+        np.testing.assert_allclose(g, np.sqrt((v**2).sum(axis=(1, 2))), rtol=1e-6, err_msg=name)
+        w = layers.weight_norm(jnp.asarray(p["v"]), jnp.asarray(p["g"]))
+        np.testing.assert_allclose(w, p["v"], rtol=1e-5, atol=1e-7, err_msg=name)
+        bound = 1.0 / np.sqrt(v.shape[1] * v.shape[2])
+        assert np.max(np.abs(b)) <= bound and np.all(b != 0), name
+        pooled.append(b / bound)
+    pooled = np.concatenate(pooled)  # 16 × 25 draws of U(-1, 1)
+    np.testing.assert_allclose(pooled.std(), 1 / np.sqrt(3), rtol=0.1)
+
+
+def test_original_init_downsample_and_head():
+    """The 1×1 downsample is not weight-normalised, so Bai et al.'s normal_(0, 0.01) is real:
+    w ~ N(0, 0.01²); its bias keeps PyTorch's U(-1/sqrt(C_in), 1/sqrt(C_in)) (C_in = 1 in the
+    original TCN's block 1: U(-1, 1)).  The head is ``nn.Linear(25, 10)``, never re-initialised
+    in TCN/mnist_pixel/model.py: w, b ~ U(-1/5, 1/5)."""
+    params = _init_params("original")
+    skips = [(blk, c) for blk, convs in params.items() if blk.startswith("block") for c in convs if c.startswith("skip")]
+    assert skips == [("block1", "skip")]
+    w, b = params["block1"]["skip"]["w"], params["block1"]["skip"]["b"]  # (25, 1, 1), (25,)
+    assert w.shape == (25, 1, 1) and 0.006 < w.std() < 0.015 and np.max(np.abs(w)) < 0.05
+    assert np.max(np.abs(b)) <= 1.0 and 0.4 < b.std() < 0.75
+    head_w, head_b = params["head"]["w"], params["head"]["b"]  # (25, 10), (10,)
+    assert np.max(np.abs(head_w)) <= 0.2 and np.max(np.abs(head_w)) > 0.18
+    np.testing.assert_allclose(head_w.std(), 0.2 / np.sqrt(3), rtol=0.1)
+    assert np.max(np.abs(head_b)) <= 0.2 and np.all(head_b != 0)
+    # the module itself, at a size where the std is measured to ~1%: N(0, 0.01²), bias U(-1/8, 1/8)
+    from jaxnets.nn import Conv1x1
+    big = Conv1x1(400, init="pytorch_default").init(jax.random.PRNGKey(1), jnp.zeros((1, 64, 3)))["params"]
+    np.testing.assert_allclose(big["w"].std(), 0.01, rtol=0.02)
+    assert np.max(np.abs(big["b"])) <= 1 / 8
+    np.testing.assert_allclose(big["b"].std(), 1 / (8 * np.sqrt(3)), rtol=0.1)
+
+
+def test_paper_presets_keep_normal_init():
+    """init="normal" (the paper's presets, and the original preset with init="normal"): v ~
+    N(0, 0.01²), g = ||v||, every bias zero, a He-normal linear head (std sqrt(2/25))."""
+    for preset, kw in (("radical", dict(num_blocks=2)), ("original", dict(init="normal"))):
+        params = _init_params(preset, **kw)
+        v = np.concatenate([np.ravel(p["v"]) for _, p in _convs(params)])
+        np.testing.assert_allclose(v.std(), 0.01, rtol=0.03, err_msg=preset)
+        for name, p in _convs(params):
+            np.testing.assert_allclose(p["g"], np.sqrt((np.asarray(p["v"], np.float64) ** 2).sum(axis=(1, 2))), rtol=1e-6)
+            np.testing.assert_array_equal(p["b"], 0.0, err_msg=f"{preset} {name}")
+        for blk in params.values():
+            for c, p in blk.items():
+                if c.startswith("skip"):
+                    np.testing.assert_array_equal(p["b"], 0.0)
+    head = _init_params("original", init="normal")["head"]
+    np.testing.assert_array_equal(head["b"], 0.0)
+    assert 0.2 < head["w"].std() < 0.32  # truncated He normal: ~0.88 · sqrt(2/25) = 0.25
+
+
 def test_build_model_from_config():
     mc = tcn_model_config("double", num_blocks=4, dilation_schedule="constant", dilation_a=2, grad="autodiff")
     model = build_model(mc)

@@ -23,11 +23,7 @@ C = L.get_ops("custom")
 A = L.get_ops("autodiff")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _float64():
-    """float64 for this module only; other test files keep JAX's float32 default."""
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py: x64 for this module only
 
 
 # ------------------------------------------------- custom == reference == pad-and-chop

@@ -15,10 +15,9 @@ learning rate 0.001, x10 after 200 and 1,000 iterations, /10 after 130,000 and 1
 Data: full MNIST when a prepared tfds `mnist` or an IDX directory (--set data.idx_dir=...) is
 found, else the bundled 10k sample (see jaxnets.data).
 Command:  jaxnets train experiments/tcn/pmnist_double.py --workdir runs/pmnist_double
-Expected: the paper's 97.36% test accuracy. Not run here: one train step takes 1.5 s at batch
-100 on this project's 2-core CPU (bench/tcn_torch.py, idle machine), so 200,000 steps would take
-about 3 days; the paper does not state its hardware for section 6 (section 4 used a GTX 1080
-Ti). docs/tcn_results.md has the reduced-scale runs.
+Expected: the paper's 97.36% test accuracy. Not run here (too slow for this project's 2-core CPU:
+step times and estimates in docs/tcn_results.md); the paper does not state its hardware for section
+6 (section 4 used a GTX 1080 Ti). docs/tcn_results.md has the reduced-scale runs.
 """
 
 from jaxnets.config import tcn_paper_config
@@ -31,5 +30,5 @@ def get_config():
         "validation loss 0.126, train loss 0.024"
     )
     c.expected.test_accuracy = 0.9736
-    c.expected.walltime = "not run here: ~3 days on a 2-core CPU (1.5 s/step)"
+    c.expected.walltime = "not run here: 200k steps; CPU step times in docs/tcn_results.md"
     return c

@@ -6,8 +6,8 @@ sequence length, batch and iterations as `pmnist_single_cpu.py`.
 Model and optimizer: those of `seqmnist_original_tcn_cpu.py` (8 levels x 25 channels, k = 7,
 d = 2^i, dropout 0.05, linear head; Adam 2e-3 /10 after 750 of 1,500 iterations).
 Command:  jaxnets train experiments/tcn/pmnist_original_tcn_cpu.py --workdir runs/pmnist_original_tcn_cpu
-Expected: 89.60% test accuracy, 317 s of training (5 min 26 s in all) on this project's
-2-core CPU, shared with another training run; see docs/tcn_results.md.
+Expected: no target (a reduced-scale run; the paper's number is above); measured results are
+in docs/tcn_results.md.
 """
 
 from jaxnets.config import tcn_cpu_config
@@ -17,6 +17,4 @@ def get_config():
     c = tcn_cpu_config("original", "permuted")
     c.paper = "Table 6 (Permuted SequenceMNIST), TCN (Original) [33]: Bai et al. 97.2% on full MNIST, 784 steps -- here at a CPU-feasible reduced scale"
     c.expected.test_accuracy = 0.896
-    c.expected.walltime = "317 s training, 5 min 26 s in all"
-    c.expected.hardware = "2-core CPU shared with other jobs (this project's dev machine)"
     return c

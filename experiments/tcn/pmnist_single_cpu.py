@@ -13,8 +13,8 @@ Same as the paper: the model (12 Single blocks, d_b = 3b - 2, kernel 6, 32 chann
 convolutions, weight norm, dropout 0.05, 10-channel output convolution, prediction and loss on
 the last timestep only); best-on-validation checkpoint tested.
 Command:  jaxnets train experiments/tcn/pmnist_single_cpu.py --workdir runs/pmnist_single_cpu
-Expected: 93.50% test accuracy, 351 s of training (5 min 59 s in all) on this project's 2-core
-CPU, shared with another training run; see docs/tcn_results.md.
+Expected: no target (a reduced-scale run; the paper's number is above); measured results are
+in docs/tcn_results.md.
 """
 
 from jaxnets.config import tcn_cpu_config
@@ -27,6 +27,4 @@ def get_config():
         "steps -- here at a CPU-feasible reduced scale"
     )
     c.expected.test_accuracy = 0.935
-    c.expected.walltime = "351 s training, 5 min 59 s in all"
-    c.expected.hardware = "2-core CPU shared with other jobs (this project's dev machine)"
     return c

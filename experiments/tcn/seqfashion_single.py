@@ -6,8 +6,8 @@ learning rate 0.001 x10 after 200 and 1,000 iterations, /10 after 70k and 90k of
 Fashion-MNIST (55,000 train / 5,000 validation / 10,000 test), pixels standardised with
 Fashion-MNIST's mean / std (0.2860, 0.3530).
 Command:  jaxnets train experiments/tcn/seqfashion_single.py --workdir runs/seqfashion_single
-Expected: no published number. Not run here: ~1.6 s per step on this project's 2-core CPU
-(docs/tcn_results.md), about 2 days for the 100,000 steps; an accelerator run.
+Expected: no published number. Not run here (too slow for this project's 2-core CPU: step
+times and estimates in docs/tcn_results.md); an accelerator run.
 """
 
 from jaxnets.config import tcn_paper_config
@@ -18,5 +18,5 @@ def get_config():
     c.paper = "none (section 6 on Fashion-MNIST; the paper's Table 5 Single row is 99.53% on MNIST)"
     c.data.name = "fashion_mnist"
     c.data.normalize = (0.2860, 0.3530)  # Fashion-MNIST's own pixel mean / std
-    c.expected.walltime = "not run here: ~2 days on a 2-core CPU (1.6 s/step)"
+    c.expected.walltime = "not run here: 100k steps; CPU step times in docs/tcn_results.md"
     return c

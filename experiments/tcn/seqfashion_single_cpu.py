@@ -11,8 +11,8 @@ standardised with Fashion-MNIST's own mean / std (0.2860, 0.3530) instead of MNI
 Same model as the paper's Single row: 12 Single blocks, d_b = 3b - 2, kernel 6, 32 channels,
 weight norm, dropout 0.05, output convolution read at the last timestep.
 Command:  jaxnets train experiments/tcn/seqfashion_single_cpu.py --workdir runs/seqfashion_single_cpu
-Expected: 82.72% test accuracy, 422 s of training (7 min 14 s in all) on this project's
-2-core CPU, shared with another training run; see docs/tcn_results.md.
+Expected: no target (a reduced-scale run; the paper's number is above); measured results are
+in docs/tcn_results.md.
 """
 
 from jaxnets.config import tcn_cpu_config
@@ -22,6 +22,4 @@ def get_config():
     c = tcn_cpu_config("single", "sequential", data="fashion_mnist")
     c.paper = "none (section 6 on Fashion-MNIST; the paper's Table 5 Single row is 99.53% on MNIST)"
     c.expected.test_accuracy = 0.8272
-    c.expected.walltime = "422 s training, 7 min 14 s in all"
-    c.expected.hardware = "2-core CPU shared with other jobs (this project's dev machine)"
     return c

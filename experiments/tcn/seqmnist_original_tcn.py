@@ -14,11 +14,10 @@ out 5,000 for validation and test the best-on-validation checkpoint, so 20 epoch
 0.3081). Their DataLoader does not shuffle; our batches are reshuffled every
 epoch from the seed. Their permutation is np.random.permutation(784) unseeded; ours comes from
 the config seed. Padding: theirs pads both sides and chops, ours pads the left only (same
-outputs; bench/tcn_padding.py times the two).
+outputs; bench/tcn_step_left_vs_chop_padding.py times the two).
 Command:  jaxnets train experiments/tcn/seqmnist_original_tcn.py --workdir runs/seqmnist_original_tcn
-Expected: 99.0% test accuracy (Bai et al.). Not run here: one train step takes 0.61 s at batch
-64 on this project's 2-core CPU (bench/tcn_padding.measure, idle machine), so the 17,180 steps
-would take about 3 hours.
+Expected: 99.0% test accuracy (Bai et al.). Not run here (CPU step time and estimate in
+docs/tcn_results.md).
 """
 
 from jaxnets.config import tcn_base
@@ -42,6 +41,6 @@ def get_config():
     c.eval_every = STEPS_PER_EPOCH
     c.checkpoint_every = STEPS_PER_EPOCH
     c.expected.test_accuracy = 0.990
-    c.expected.walltime = "not run here: ~3 h on a 2-core CPU (0.61 s/step)"
+    c.expected.walltime = "not run here: 17,180 steps; CPU step time in docs/tcn_results.md"
     c.expected.hardware = "Bai et al.: GPU (not stated per task)"
     return c

@@ -9,8 +9,8 @@ timestep. Optimizer: its own, Adam 2e-3 /10 halfway (after 750 of 1,500 iteratio
 Reduced scale (jaxnets.config.tcn_cpu_config): the bundled 10k MNIST sample (8,000 / 1,000 /
 1,000), images shrunk to 14x14 (196 steps), batch 32, 1,500 iterations.
 Command:  jaxnets train experiments/tcn/seqmnist_original_tcn_cpu.py --workdir runs/seqmnist_original_tcn_cpu
-Expected: 91.90% test accuracy, 244 s of training (4 min 13 s in all) on this project's
-2-core CPU, shared with another training run; see docs/tcn_results.md.
+Expected: no target (a reduced-scale run; the paper's number is above); measured results are
+in docs/tcn_results.md.
 """
 
 from jaxnets.config import tcn_cpu_config
@@ -20,6 +20,4 @@ def get_config():
     c = tcn_cpu_config("original", "sequential")
     c.paper = "Table 5 (SequenceMNIST), TCN (Original) [33]: Bai et al. 99.0% on full MNIST, 784 steps -- here at a CPU-feasible reduced scale"
     c.expected.test_accuracy = 0.919
-    c.expected.walltime = "244 s training, 4 min 13 s in all"
-    c.expected.hardware = "2-core CPU shared with other jobs (this project's dev machine)"
     return c

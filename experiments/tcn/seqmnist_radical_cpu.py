@@ -7,16 +7,16 @@ validation / 1,000 test) instead of 60k/10k; every image shrunk to 14x14 by aver
 blocks, so the sequence has 196 steps instead of 784 (Sequential MNIST, row by row); batch 32
 instead of 100; 1,500 iterations instead of 100,000.
 Schedule: SGD with momentum 0.9, the paper's schedule compressed, with one raise instead of two:
-learning rate 0.001, x10 after 50 iterations (peak 0.01), /10 at 70% and 90% of the run. Raised
-a second time, to the paper's 0.1, this model diverged at batch 32 in both of two runs (NaN loss
-at step 191; at step 547 with the second raise at 500) -- the paper reports the same for its
-Double and Radical models at too high a rate. docs/tcn_results.md has every block at both peaks.
+learning rate 0.001, x10 after 50 iterations (peak 0.01), /10 at 70% and 90% of the run. Raised a
+second time, to the paper's 0.1, this model diverged at batch 32 in both of two runs
+(docs/tcn_results.md) -- the paper reports the same for its Double and Radical models at too high a
+rate. docs/tcn_results.md has every block at both peaks.
 Same as the paper: the model (6 Radical blocks, d_b = 6b - 5, kernel 6, 32 channels, 24
 convolutions, weight norm, dropout 0.05, 10-channel output convolution, prediction and loss on
 the last timestep only); best-on-validation checkpoint tested.
 Command:  jaxnets train experiments/tcn/seqmnist_radical_cpu.py --workdir runs/seqmnist_radical_cpu
-Expected: 94.80% test accuracy, 358 s of training (6 min 6 s in all) on this project's 2-core
-CPU, shared with another training run; see docs/tcn_results.md.
+Expected: no target (a reduced-scale run; the paper's number is above); measured results are
+in docs/tcn_results.md.
 """
 
 from jaxnets.config import tcn_cpu_config
@@ -29,6 +29,4 @@ def get_config():
         "here at a CPU-feasible reduced scale"
     )
     c.expected.test_accuracy = 0.948
-    c.expected.walltime = "358 s training, 6 min 6 s in all"
-    c.expected.hardware = "2-core CPU shared with other jobs (this project's dev machine)"
     return c

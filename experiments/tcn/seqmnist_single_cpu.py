@@ -12,8 +12,8 @@ Same as the paper: the model (12 Single blocks, d_b = 3b - 2, kernel 6, 32 chann
 convolutions, weight norm, dropout 0.05, 10-channel output convolution, prediction and loss on
 the last timestep only); best-on-validation checkpoint tested.
 Command:  jaxnets train experiments/tcn/seqmnist_single_cpu.py --workdir runs/seqmnist_single_cpu
-Expected: 95.80% test accuracy, 343 s of training (5 min 51 s with start-up and compilation) on
-this project's 2-core CPU, shared with another training run; see docs/tcn_results.md.
+Expected: no target (a reduced-scale run; the paper's number is above); measured results are
+in docs/tcn_results.md.
 """
 
 from jaxnets.config import tcn_cpu_config
@@ -26,6 +26,4 @@ def get_config():
         " at a CPU-feasible reduced scale"
     )
     c.expected.test_accuracy = 0.958
-    c.expected.walltime = "343 s training, 5 min 51 s in all"
-    c.expected.hardware = "2-core CPU shared with other jobs (this project's dev machine)"
     return c

@@ -3,7 +3,8 @@
 Public names:
 
 * :func:`load_digits` -> :class:`Digits` (train / validation / test :class:`Split` s, NCHW uint8)
-* :func:`epoch_batches`, :func:`batch_at_step`: the batch of global step t from (seed, t)
+* :class:`ArraySource`, :class:`IndexedSource`, :func:`eval_batches`, :func:`epoch_batches`: the
+  batch of global step t from (seed, t), in memory or read by index (:mod:`jaxnets.data.batches`)
 * :func:`read_idx`, :func:`write_idx`, :func:`find_idx_pair`, :func:`read_idx_pair`
 * :class:`IdxDigits`, :class:`MnistSample`: tfds builders to array_record; :func:`prepare`
 * :class:`DataError`: every bad-input error, naming the file
@@ -14,14 +15,8 @@ Public names:
 from jaxnets.data.builders import IdxDigits, MnistSample, default_data_dir, prepare
 from jaxnets.data.errors import DataError
 from jaxnets.data.idx import find_idx_pair, read_idx, read_idx_pair, write_idx
-from jaxnets.data.sources import (
-    Digits,
-    Split,
-    batch_at_step,
-    epoch_batches,
-    load_digits,
-    read_split,
-)
+from jaxnets.data.batches import ArraySource, DataSource, IndexedSource, batch_indices, epoch_batches, eval_batches
+from jaxnets.data.sources import Digits, Split, load_digits, read_split
 from jaxnets.data.sequence import (
     SequenceMismatch,
     SequenceTask,
@@ -39,7 +34,11 @@ __all__ = [
     "SequenceMismatch",
     "SequenceTask",
     "Split",
-    "batch_at_step",
+    "ArraySource",
+    "DataSource",
+    "IndexedSource",
+    "batch_indices",
+    "eval_batches",
     "check_saved_sequence",
     "default_data_dir",
     "downsample",

@@ -35,15 +35,13 @@ split, as in the paper (5,000 of 60,000), chosen by ``np.random.default_rng(seed
 .permutation``; both parts keep file order. ``limit > 0`` then keeps the first ``limit``
 examples of each split (smoke runs).
 
-Batch order: the batch at global step ``t`` is a pure function of ``(seed, t)`` --
-:func:`epoch_batches` permutes each epoch with ``np.random.default_rng((seed, epoch))`` -- so
-a run resumed from a checkpoint at step ``t`` sees exactly the batches it would have seen.
+Batch order: :mod:`jaxnets.data.batches` (the batch at global step ``t`` is a pure function of
+``(seed, t)``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import io
 import logging
 import os
@@ -316,38 +314,3 @@ def load_digits(
         name, len(digits.train), len(digits.validation), len(digits.test), source,
     )  # fmt: skip
     return digits
-
-
-# --------------------------------------------------------------------------- batch order
-
-
-@functools.lru_cache(maxsize=4)
-def epoch_batches(num_examples: int, batch_size: int, seed: int, epoch: int) -> np.ndarray:
-    """Example indices of every batch of one epoch: int (num_examples // batch_size, batch_size).
-
-    The epoch is ``np.random.default_rng((seed, epoch)).permutation(num_examples)`` cut into
-    batches; the incomplete last batch is dropped. Cached (the result is read-only).
-    """
-    if batch_size < 1 or num_examples < batch_size:
-        raise ValueError(f"need 1 <= batch_size <= num_examples, got {batch_size}, {num_examples}")
-    steps = num_examples // batch_size
-    perm = np.random.default_rng((seed, epoch)).permutation(num_examples)
-    batches = perm[: steps * batch_size].reshape(steps, batch_size)
-    batches.flags.writeable = False
-    return batches
-
-
-def batch_at_step(
-    split: Split, batch_size: int, seed: int, step: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The training batch of global step ``step`` (0-based): images (B, 1, 28, 28), labels (B,).
-
-    A pure function of ``(seed, step)`` for a given split and batch size: step ``t`` is batch
-    ``t % S`` of epoch ``t // S``, where ``S = len(split) // batch_size``.
-    """
-    steps_per_epoch = len(split) // batch_size if batch_size >= 1 else 0
-    if steps_per_epoch == 0:
-        raise ValueError(f"need 1 <= batch_size <= {len(split)}, got {batch_size}")
-    epoch, i = divmod(step, steps_per_epoch)
-    idx = epoch_batches(len(split), batch_size, seed, epoch)[i]
-    return split.images[idx], split.labels[idx]

@@ -14,44 +14,21 @@ from __future__ import annotations
 import types
 
 from jaxnets.layers import reference
-from jaxnets.layers.activation import relu, sigmoid, tanh
-from jaxnets.layers.conv import conv2d
-from jaxnets.layers.dense import dense
-from jaxnets.layers.dropout import dropout
-from jaxnets.layers.losses import cross_entropy, mse, softmax_cross_entropy
-from jaxnets.layers.norm import batch_norm, batch_norm_inference, update_running_stats
-from jaxnets.layers.pool import max_pool2d
+from jaxnets.layers.registry import CUSTOM as _CUSTOM_FUNCS
+from jaxnets.layers.registry import OP_NAMES
 from jaxnets.layers.shapes import (
     causal_conv1d_output_shape,
     conv_output_shape,
     pool_output_shape,
 )
-from jaxnets.layers.softmax import softmax
-from jaxnets.layers.temporal import causal_conv1d
-from jaxnets.layers.weight_norm import weight_norm
 
-OP_NAMES = (
-    "dense",
-    "conv2d",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "max_pool2d",
-    "batch_norm",
-    "batch_norm_inference",
-    "update_running_stats",
-    "softmax",
-    "cross_entropy",
-    "softmax_cross_entropy",
-    "mse",
-    "causal_conv1d",
-    "weight_norm",
-    "dropout",
-)
+# The custom ops as attributes of this package (``jaxnets.layers.conv2d`` ...): the one list is
+# the layer modules' ``__all__`` (``registry``), so no op is named again here.
+globals().update(_CUSTOM_FUNCS)
 
 GRAD_MODES = ("custom", "autodiff")
 
-_CUSTOM = types.SimpleNamespace(**{name: globals()[name] for name in OP_NAMES})
+_CUSTOM = types.SimpleNamespace(**_CUSTOM_FUNCS)
 _AUTODIFF = types.SimpleNamespace(**{name: getattr(reference, name) for name in OP_NAMES})
 
 

@@ -21,26 +21,11 @@ from jaxnets.layers.shapes import (
     check_same_shape,
     check_weight_norm_args,
 )
+from jaxnets.layers.registry import OP_NAMES
 
-__all__ = [
-    "dense",
-    "conv2d",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "max_pool2d",
-    "batch_norm",
-    "batch_norm_inference",
-    "update_running_stats",
-    "softmax",
-    "cross_entropy",
-    "softmax_cross_entropy",
-    "mse",
-    "causal_conv1d",
-    "causal_conv1d_chop",
-    "weight_norm",
-    "dropout",
-]
+# Every op of registry.OP_NAMES, plus the original TCN's pad-and-chop causal conv (for tests
+# and bench/; it is the same map as ``causal_conv1d``, so no custom VJP of its own).
+__all__ = [*OP_NAMES, "causal_conv1d_chop"]
 
 CONV_DIMS = ("NCHW", "OIHW", "NCHW")
 CONV1D_DIMS = ("NCH", "OIH", "NCH")

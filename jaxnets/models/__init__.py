@@ -3,12 +3,12 @@
 ``build_model(config.model)`` (:mod:`jaxnets.models.registry`) builds any of them by name.
 """
 
+from jaxnets.models import mnist, tcn  # noqa: F401  (register their builders)
 from jaxnets.models.mnist import (
     PAPER_PARAMS,
     MnistCNN,
     MnistFFN,
     ParamReport,
-    init_variables,
     param_report,
     variable_shapes,
 )
@@ -41,7 +41,6 @@ __all__ = [
     "conv_path",
     "dilation_schedule",
     "init_stream",
-    "init_variables",
     "model_receptive_field",
     "param_report",
     "receptive_field",

@@ -19,7 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnets import layers
+from jaxnets.config import ConfigError
 from jaxnets.nn import BatchNorm, Conv2d, Dense, max_pool2d, relu
+from jaxnets.registry import MODELS
 
 #: Parameter counts printed in the paper's Table 3.
 PAPER_PARAMS = {"mnist_cnn": 153_792, "mnist_ffn": 167_168}
@@ -139,13 +141,24 @@ def param_report(name: str, params) -> ParamReport:
     return ParamReport(name, counts["w"], counts["b"], counts["gamma"] + counts["beta"], PAPER_PARAMS[name])
 
 
-def init_variables(model: nn.Module, seed: int = 0, batch: int = 2):
-    """Initialise ``{"params", "batch_stats"}`` for a 1×28×28 input."""
-    x = jnp.zeros((batch, 1, 28, 28), jnp.float32)
-    return jax.jit(model.init, static_argnames="train")(jax.random.PRNGKey(seed), x, train=False)
-
-
 def variable_shapes(model: nn.Module):
     """``{"params", "batch_stats"}`` as ``jax.ShapeDtypeStruct`` leaves, computing nothing."""
     x = jax.ShapeDtypeStruct((1, 1, 28, 28), jnp.float32)
     return jax.eval_shape(lambda k, x: model.init(k, x, train=False), jax.random.PRNGKey(0), x)
+
+
+def _build(cls):
+    def build(mc) -> nn.Module:
+        """``config.model`` -> the section-4 model: fields grad, bn_momentum, bn_eps, num_classes."""
+        if mc.get("grad", "custom") not in layers.GRAD_MODES:
+            raise ConfigError(f"model.grad={mc.get('grad')!r}: must be 'custom' or 'autodiff'")
+        kwargs = dict(grad=mc.get("grad", "custom"), bn_momentum=mc.get("bn_momentum", 0.1), bn_eps=mc.get("bn_eps", 1e-5))
+        if "num_classes" in mc:
+            kwargs["num_classes"] = mc.num_classes
+        return cls(**kwargs)
+
+    return build
+
+
+MODELS.register("mnist_cnn")(_build(MnistCNN))
+MODELS.register("mnist_ffn")(_build(MnistFFN))

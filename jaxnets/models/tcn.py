@@ -54,7 +54,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxnets import layers
+from jaxnets.registry import MODELS
 from jaxnets.nn import Conv1x1, Dense, Dropout, WeightNormConv1d
+from jaxnets.nn.temporal import INITS, TorchLinear
 
 __all__ = [
     "BLOCKS",
@@ -210,6 +212,7 @@ class _Block(nn.Module):
     Parameters (names used by :mod:`jaxnets.models.streaming`): ``conv{i}`` a
     :class:`~jaxnets.nn.WeightNormConv1d` ({v (C_i', C_i, k), g (C_i',), b (C_i',)}) per
     convolution; 1×1 projections ``skip*`` ({w (C', C, 1), b (C',)}) where widths differ.
+    ``init``: the initialisation of both (:data:`jaxnets.nn.temporal.INITS`).
     """
 
     features: int  # C
@@ -219,6 +222,7 @@ class _Block(nn.Module):
     dropout: float = 0.0
     grad: str = "custom"
     logits: bool = False
+    init: str = "normal"
     kind = "single"
 
     @nn.compact
@@ -226,13 +230,13 @@ class _Block(nn.Module):
         ops = layers.get_ops(self.grad)
 
         def f(h, i, features, act):
-            h = WeightNormConv1d(features, self.kernel_size, self.dilation, self.grad, name=f"conv{i}")(h)
+            h = WeightNormConv1d(features, self.kernel_size, self.dilation, self.grad, self.init, name=f"conv{i}")(h)
             if not act:
                 return h
             return Dropout(self.dropout, self.grad, name=f"drop{i}")(ops.relu(h), train)
 
         def p(h, name, features):
-            return h if h.shape[1] == features else Conv1x1(features, self.grad, name=name)(h)
+            return h if h.shape[1] == features else Conv1x1(features, self.grad, self.init, name=name)(h)
 
         return DATAFLOW[self.kind](x, carry, f, p, ops.relu, self.features, self.out_features, self.logits)
 
@@ -265,6 +269,13 @@ class TCN(nn.Module):
     ``head`` ({w (channels, num_classes), b}) maps each timestep's features to ``num_classes``.
     ``dilations[b-1]`` is block b's dilation.  ``return_features=True`` also returns
     ``{"block1": (R, C, T), ...}``, each block's output.
+
+    ``init="normal"`` (default, the paper's presets): kernels N(0, 0.01²), biases zero, a
+    He-normal linear head.  ``init="pytorch_default"`` (the "original" preset): Bai et al.'s
+    *effective* initialisation -- PyTorch's default ``Conv1d`` init for the weight-normalised
+    convolutions (their ``normal_(0, 0.01)`` is undone by the weight-norm hook), N(0, 0.01²) for
+    the 1×1 projections with PyTorch's default bias, PyTorch's default ``nn.Linear`` head
+    (:class:`~jaxnets.nn.temporal.TorchLinear`).  See :mod:`jaxnets.nn.temporal`, docs/tcn.md.
     """
 
     block: str = "single"
@@ -277,6 +288,7 @@ class TCN(nn.Module):
     head: str = "conv"
     output_relu: bool = False
     grad: str = "custom"
+    init: str = "normal"
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the bad field."""
@@ -292,6 +304,8 @@ class TCN(nn.Module):
             raise ValueError("kernel_size, num_blocks and channels must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout}: must be in [0, 1)")
+        if self.init not in INITS:
+            raise ValueError(f"init={self.init!r}: choose one of {INITS}")
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, return_features: bool = False):
@@ -308,12 +322,14 @@ class TCN(nn.Module):
                 dropout=self.dropout,
                 grad=self.grad,
                 logits=conv_out and not self.output_relu,
+                init=self.init,
                 name=f"block{i + 1}",
             )(h, carry, train)  # (R, C, T); the last conv-head block: (R, num_classes, T)
             features[f"block{i + 1}"] = h
         if self.head == "linear":
             r, c, t = h.shape
-            z = Dense(self.num_classes, self.grad, name="head")(h.transpose(0, 2, 1).reshape(r * t, c))  # (R·T, K)
+            dense = Dense if self.init == "normal" else TorchLinear
+            z = dense(self.num_classes, self.grad, name="head")(h.transpose(0, 2, 1).reshape(r * t, c))  # (R·T, K)
             h = z.reshape(r, t, self.num_classes).transpose(0, 2, 1)  # (R, K, T)
         return (h, features) if return_features else h
 
@@ -382,7 +398,8 @@ def model_receptive_field(model_or_config) -> int:
 
 # ------------------------------------------------------------------------------------ configs
 #: Model presets: the paper's three networks (§6.3.3) and the original TCN of Bai et al. on
-#: (P)SeqMNIST (8 levels × 25 channels, k = 7, d = 2^i, dropout 0.05, linear head).
+#: (P)SeqMNIST (8 levels × 25 channels, k = 7, d = 2^i, dropout 0.05, linear head, and their
+#: effective initialisation, PyTorch's defaults: ``init="pytorch_default"``).
 TCN_PRESETS: dict[str, dict[str, Any]] = {
     "single": dict(block="single", num_blocks=12, channels=32, kernel_size=6, dilation_schedule="linear",
                    dilation_a=3, dilation_b=2, head="conv"),
@@ -391,7 +408,7 @@ TCN_PRESETS: dict[str, dict[str, Any]] = {
     "radical": dict(block="radical", num_blocks=6, channels=32, kernel_size=6, dilation_schedule="linear",
                     dilation_a=6, dilation_b=5, head="conv"),
     "original": dict(block="single", num_blocks=8, channels=25, kernel_size=7, dilation_schedule="exponential",
-                     dilation_a=2, dilation_b=0, head="linear"),
+                     dilation_a=2, dilation_b=0, head="linear", init="pytorch_default"),
 }
 
 
@@ -401,13 +418,15 @@ def tcn_model_config(preset: str = "single", **overrides) -> ml_collections.Conf
     Fields: name ("tcn"), grad, block, num_blocks, channels, kernel_size, dilation_schedule
     ("linear" | "exponential" | "constant"), dilation_a, dilation_b (linear: d_b = a·b - b0 with
     b0 = dilation_b; constant: d = dilation_a), dropout, head ("conv" | "linear"), output_relu,
-    num_classes.  dropout = 0.05: the paper uses dropout after every convolution but gives no
+    num_classes, init ("normal": N(0, 0.01²) kernels, zero biases -- the paper's presets;
+    "pytorch_default": Bai et al.'s effective init -- the "original" preset; see :class:`TCN`).
+    dropout = 0.05: the paper uses dropout after every convolution but gives no
     rate, and chose its hyper-parameters "as close as possible to the original TCN", whose
     (P)SeqMNIST rate is 0.05.
     """
     if preset not in TCN_PRESETS:
         raise ValueError(f"preset={preset!r}: choose one of {sorted(TCN_PRESETS)}")
-    fields = dict(name="tcn", grad="custom", dropout=0.05, output_relu=False, num_classes=10)
+    fields = dict(name="tcn", grad="custom", dropout=0.05, output_relu=False, num_classes=10, init="normal")
     fields.update(TCN_PRESETS[preset])
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
@@ -433,11 +452,13 @@ def tcn_from_config(mc) -> TCN:
         head=mc.get("head", "conv"),
         output_relu=bool(mc.get("output_relu", False)),
         grad=mc.get("grad", "custom"),
+        init=mc.get("init", "normal"),
     )
     tcn.check()
     return tcn
 
 
+@MODELS.register("tcn")
 def build_tcn(mc) -> SequenceClassifier:
     """``build_model`` entry for ``model.name == "tcn"``."""
     return SequenceClassifier(tcn=tcn_from_config(mc))

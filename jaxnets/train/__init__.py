@@ -1,4 +1,4 @@
-"""Training stack shared by every experiment: state, optimizer, sharded steps, loop, checkpoints, metrics, plots.
+"""The task-agnostic training driver: state, jitted + sharded step, loop, checkpoints, metrics, plots.
 
 Quick start::
 
@@ -6,14 +6,17 @@ Quick start::
     from jaxnets.train import train_and_evaluate
     summary = train_and_evaluate(load_config("experiments/mnist/cnn_mnist.py"), "runs/cnn_mnist")
 
-Resume after an interruption with ``resume=True``; several hosts: :mod:`jaxnets.train.sharding`.
+A kind of training plugs in as a :mod:`task <jaxnets.train.task>`; resume after an
+interruption with ``resume=True``; several hosts: :mod:`jaxnets.train.sharding`.
 """
 
-from jaxnets.train.checkpoint import Checkpoints, restore_best, restore_latest
-from jaxnets.train.loop import TrainingDiverged, WorkdirNotEmpty, train_and_evaluate
+from jaxnets.train.checkpoint import Checkpoints, CorruptCheckpoint, has_checkpoints, restore_best, restore_step
+from jaxnets.train.interrupt import Interrupted
+from jaxnets.train.loop import StorageError, TrainingDiverged, check_config, config_dict, train_and_evaluate
 from jaxnets.train.metrics import MetricsWriter, read_metrics
 from jaxnets.train.optim import make_optimizer, make_schedule
 from jaxnets.train.plots import plot_metrics
+from jaxnets.train.resume import NoIntactCheckpoint, ResumeMismatch
 from jaxnets.train.sharding import (
     DATA_AXIS,
     batch_sharding,
@@ -23,34 +26,17 @@ from jaxnets.train.sharding import (
     replicated,
     shard_batch,
 )
-from jaxnets.train.state import TrainState, count_params, create_train_state, init_variables, tree_all_finite
-from jaxnets.train.step import cross_entropy_fn, evaluate, make_eval_step, make_train_step
+from jaxnets.train.state import TrainState, create_train_state, init_rngs, tree_all_finite, tree_sha256, variables_of
+from jaxnets.train.step import TRANSFORM_STREAM, make_sum_step, make_train_step, sum_over_batches
+from jaxnets.train.task import Evaluator, Task, check_task
+from jaxnets.train.workdir import WorkdirError, WorkdirNotEmpty
 
 __all__ = [
-    "Checkpoints",
-    "DATA_AXIS",
-    "MetricsWriter",
-    "TrainState",
-    "TrainingDiverged",
-    "WorkdirNotEmpty",
-    "batch_sharding",
-    "check_batch_size",
-    "count_params",
-    "create_train_state",
-    "cross_entropy_fn",
-    "evaluate",
-    "init_variables",
-    "make_eval_step",
-    "make_mesh",
-    "make_optimizer",
-    "make_schedule",
-    "make_train_step",
-    "plot_metrics",
-    "process_rows",
-    "read_metrics",
-    "replicated",
-    "restore_best",
-    "restore_latest",
-    "shard_batch",
-    "train_and_evaluate",
+    "Checkpoints", "CorruptCheckpoint", "DATA_AXIS", "Evaluator", "Interrupted", "MetricsWriter",
+    "NoIntactCheckpoint", "ResumeMismatch", "StorageError", "TRANSFORM_STREAM", "Task", "TrainState",
+    "TrainingDiverged", "WorkdirError", "WorkdirNotEmpty", "batch_sharding", "check_batch_size", "check_config",
+    "check_task", "config_dict", "create_train_state", "has_checkpoints", "init_rngs", "make_mesh",
+    "make_optimizer", "make_schedule", "make_sum_step", "make_train_step", "plot_metrics", "process_rows",
+    "read_metrics", "replicated", "restore_best", "restore_step", "shard_batch", "sum_over_batches",
+    "train_and_evaluate", "tree_all_finite", "tree_sha256", "variables_of",
 ]

@@ -1,132 +1,168 @@
-"""Orbax checkpoints: the most recent ones, and the best on validation (section 4.3).
+"""Orbax checkpoints of a run: one directory per saved step, the best one kept by reference.
 
-Layout under ``workdir/checkpoints``::
+Layout::
 
-    latest/<step>/state   the whole TrainState, saved every config.checkpoint_every steps and at the
-                          last step; the config.keep_checkpoints most recent are kept
-    latest/<step>/meta    JSON: step, config, data seed, walltime, validation metrics if any
-    best/<step>/...       the same two items for the step with the lowest validation loss so far
-                          (one kept) -- "the weights which performed best on the validation set
-                          were picked and used to compute the final results on the test set"
+    checkpoints/<step>/state   the whole TrainState
+    checkpoints/<step>/meta    JSON: step, walltime, config, data fingerprint, the evaluations
+                               run at this step, ``best`` = {"step", "metric", "value"} -- the
+                               selected step as known after this one -- and ``state_sha256``
+    checkpoints-corrupt/<step> checkpoints found corrupt on resume, moved aside (never read)
 
-The data position needs no saving: batches are a pure function of ``(seed, step)``.
+"The weights which performed best on the validation set were picked and used to compute the
+final results on the test set" (section 4.3): a step that improves the task's selection metric
+is saved right away, so the best checkpoint is always an ordinary saved step that the newest
+checkpoint points to. There is no second ``best`` directory to keep in step with ``latest``, so
+no instant of a crash can leave the two disagreeing.
 
-Atomicity: every save goes to ``<step>.orbax-checkpoint-tmp-*`` and is renamed to ``<step>``
-only when complete (``AtomicityMode.ATOMIC_RENAME``, forced on local/POSIX paths; on object stores
-orbax's commit-file protocol is used instead). The managers list only finalised step
-directories, so a save interrupted half-way is never restored; leftover temporary directories
-are deleted when a manager is opened for writing.
+Crash safety:
+
+* every save goes to ``<step>.orbax-checkpoint-tmp-*`` and is renamed to ``<step>`` when complete
+  (``AtomicityMode.ATOMIC_RENAME``; orbax's commit-file protocol on object stores), so a save cut
+  short is never listed; leftovers are deleted when a manager is opened for writing;
+* a step is deleted only after a newer one is on disk (the previous save is awaited first) and
+  only if the newest one no longer needs it: the ``keep`` most recent steps and the one its
+  ``best`` names stay;
+* ``state_sha256`` (:func:`~jaxnets.train.state.tree_sha256`) is checked on every restore, so a
+  flipped bit is a :class:`CorruptCheckpoint` naming the step, not other weights loaded silently.
 """
 
 from __future__ import annotations
 
 import os
-import pathlib
+import shutil
 from typing import Any
 
 import orbax.checkpoint as ocp
 from etils import epath
 
-from jaxnets.train.state import TrainState
+from jaxnets.train.state import TrainState, tree_sha256
 
 STATE, META = "state", "meta"
+CHECKSUM = "state_sha256"
+
+
+class CorruptCheckpoint(Exception):
+    """The checkpoint of ``step`` cannot be read, or its state does not match its checksum."""
+
+    def __init__(self, step: int, reason: str):
+        self.step, self.reason = step, reason
+        super().__init__(f"checkpoint step {step} is corrupt: {reason}")
 
 
 def _is_object_store(path: str) -> bool:
     return "://" in str(path)
 
 
-def _manager(directory, *, max_to_keep: int, best: bool, async_save: bool, read_only: bool) -> ocp.CheckpointManager:
-    mode = ocp.options.AtomicityMode.AUTO if _is_object_store(directory) else ocp.options.AtomicityMode.ATOMIC_RENAME
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=None if read_only else max_to_keep,
-        save_interval_steps=0 if read_only else 1,
-        best_fn=(lambda m: m["validation_loss"]) if best else None,
-        best_mode="min",
-        keep_checkpoints_without_metrics=False if best else True,
-        create=not read_only,
-        read_only=read_only,
-        cleanup_tmp_directories=not read_only,
-        enable_async_checkpointing=async_save,
-        atomicity_options=ocp.options.AtomicityOptions(mode=mode),
-    )
-    return ocp.CheckpointManager(epath.Path(directory), options=options, item_names=(STATE, META))
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
 
 
 class Checkpoints:
-    """The two managers of a run: ``latest`` (most recent ``keep``) and ``best`` (lowest validation loss)."""
+    """The saved steps of the run in ``workdir``; see the module docstring."""
 
     def __init__(self, workdir, *, keep: int = 2, async_save: bool = True, read_only: bool = False):
-        root = epath.Path(os.path.abspath(os.path.expanduser(str(workdir)))) / "checkpoints"  # orbax: absolute
-        self.directory = root
-        common = dict(async_save=async_save, read_only=read_only)
-        self.latest = _manager(root / "latest", max_to_keep=max(1, keep), best=False, **common)
-        self.best = _manager(root / "best", max_to_keep=1, best=True, **common)
+        self.workdir = epath.Path(os.path.abspath(os.path.expanduser(str(workdir))))  # orbax: absolute
+        self.directory = self.workdir / "checkpoints"
+        self.keep = max(1, int(keep))
+        self.read_only = read_only
+        mode = ocp.options.AtomicityMode.AUTO if _is_object_store(self.directory) else ocp.options.AtomicityMode.ATOMIC_RENAME
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=None,  # deletion is ours: see collect()
+            save_interval_steps=0 if read_only else 1,
+            create=not read_only,
+            read_only=read_only,
+            cleanup_tmp_directories=not read_only,
+            enable_async_checkpointing=async_save,
+            atomicity_options=ocp.options.AtomicityOptions(mode=mode),
+        )
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=(STATE, META))
+        self._newest_meta: dict | None = None  # meta of the newest save of this process
 
     # ---- queries -------------------------------------------------------------------------------
-    def latest_step(self) -> int | None:
-        return self.latest.latest_step()
+    def steps(self) -> list[int]:
+        """The finalised steps, oldest first."""
+        return sorted(self.manager.all_steps())
 
-    def best_step(self) -> int | None:
-        return self.best.best_step()
+    def read_meta(self, step: int) -> dict:
+        """The JSON metadata of ``step``; :class:`CorruptCheckpoint` if it cannot be read."""
+        try:
+            restored = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+            meta = dict(restored[META])
+        except Exception as e:  # orbax/tensorstore/json errors of a damaged directory
+            raise CorruptCheckpoint(step, f"its metadata cannot be read ({_reason(e)})") from None
+        if meta.get("step") != step or CHECKSUM not in meta:
+            raise CorruptCheckpoint(step, "its metadata is incomplete")
+        return meta
 
-    def any(self) -> bool:
-        return bool(self.latest.all_steps() or self.best.all_steps())
+    def restore(self, step: int, target: TrainState) -> tuple[TrainState, dict]:
+        """``(state, meta)`` of ``step``, shaped and sharded like ``target``, checksum verified."""
+        meta = self.read_meta(step)
+        try:
+            restored = self.manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore())
+            )
+        except Exception as e:
+            raise CorruptCheckpoint(step, f"its state cannot be read ({_reason(e)})") from None
+        state = restored[STATE]
+        if tree_sha256(state) != meta[CHECKSUM]:
+            raise CorruptCheckpoint(step, "its state does not match the checksum saved with it")
+        return state, meta
 
     # ---- saving --------------------------------------------------------------------------------
-    def save_latest(self, step: int, state: TrainState, meta: dict[str, Any]) -> None:
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        self.latest.save(step, args=args, force=True)
+    def save(self, step: int, state: TrainState, meta: dict[str, Any]) -> None:
+        """Save ``state`` and ``meta`` as ``step`` (asynchronously); then older steps not needed go.
 
-    def save_best(self, step: int, state: TrainState, meta: dict[str, Any], validation_loss: float) -> None:
-        self.best.save(
-            step,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-            metrics={"validation_loss": float(validation_loss)},
-            force=True,
-        )
+        The checksum is taken before returning, so ``state`` may be donated afterwards.
+        """
+        self.wait()  # the previous save is on disk ...
+        self.collect()  # ... so the steps it made unnecessary can go
+        meta = {**meta, "step": int(step), CHECKSUM: tree_sha256(state)}
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        self.manager.save(step, args=args, force=True)
+        self._newest_meta = meta
+
+    def collect(self) -> None:
+        """Delete the steps the newest finalised one does not need (its ``keep`` and its best)."""
+        steps = self.steps()
+        if not steps:
+            return
+        newest = steps[-1]
+        meta = self._newest_meta if self._newest_meta and self._newest_meta["step"] == newest else None
+        if meta is None:
+            try:
+                meta = self.read_meta(newest)
+            except CorruptCheckpoint:
+                return  # never delete on the word of a damaged checkpoint
+        needed = set(steps[-self.keep :])
+        if meta.get("best"):
+            needed.add(int(meta["best"]["step"]))
+        for s in steps:
+            if s not in needed:
+                self.manager.delete(s)
 
     def drop_after(self, step: int) -> None:
-        """Delete checkpoints newer than ``step`` (best ones a crashed run saved after its last latest)."""
-        for s in self.best.all_steps():
+        """Delete finalised steps newer than ``step`` (a resume redoes them)."""
+        for s in self.steps():
             if s > step:
-                self.best.delete(s)
-        for s in self.latest.all_steps():
-            if s > step:
-                self.latest.delete(s)
+                self.manager.delete(s)
 
-    # ---- restoring -----------------------------------------------------------------------------
-    @staticmethod
-    def _restore(manager: ocp.CheckpointManager, step: int, target: TrainState) -> tuple[TrainState, dict]:
-        restored = manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore())
-        )
-        return restored[STATE], dict(restored[META])
-
-    def restore_latest(self, target: TrainState) -> tuple[TrainState, dict] | None:
-        """The newest complete checkpoint as ``(state, meta)`` shaped and sharded like ``target``; None if none."""
-        step = self.latest.latest_step()
-        return None if step is None else self._restore(self.latest, step, target)
-
-    def restore_best(self, target: TrainState) -> tuple[TrainState, dict] | None:
-        """The best-on-validation checkpoint as ``(state, meta)``; None if no validation ran."""
-        step = self.best.best_step()
-        return None if step is None else self._restore(self.best, step, target)
-
-    def read_best_meta(self) -> dict | None:
-        step = self.best.best_step()
-        if step is None:
-            return None
-        return dict(self.best.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[META])
+    def quarantine(self, step: int) -> epath.Path:
+        """Move a corrupt step to ``checkpoints-corrupt/<step>`` (kept for inspection, never read)."""
+        dest = self.workdir / "checkpoints-corrupt" / str(step)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(self.directory / str(step), dest)
+        self.manager.reload()
+        return dest
 
     def wait(self) -> None:
-        """Block until pending asynchronous saves are on disk."""
-        self.latest.wait_until_finished()
-        self.best.wait_until_finished()
+        """Block until a pending asynchronous save is on disk."""
+        self.manager.wait_until_finished()
 
     def close(self) -> None:
-        self.latest.close()
-        self.best.close()
+        self.manager.close()
 
     def __enter__(self):
         return self
@@ -135,17 +171,26 @@ class Checkpoints:
         self.close()
 
 
-def restore_latest(workdir, target: TrainState) -> tuple[TrainState, dict] | None:
-    """The newest complete checkpoint of the run in ``workdir`` as ``(state, meta)``, or None."""
-    if not (pathlib.Path(str(workdir)) / "checkpoints" / "latest").exists() and not _is_object_store(workdir):
+def has_checkpoints(workdir) -> bool:
+    """True if ``workdir/checkpoints`` holds a finalised step (a cheap check, nothing is opened)."""
+    root = epath.Path(os.path.abspath(os.path.expanduser(str(workdir)))) / "checkpoints"
+    return root.is_dir() and any(p.name.isdigit() for p in root.iterdir())
+
+
+def restore_step(workdir, target: TrainState, step: int | None = None) -> tuple[TrainState, dict] | None:
+    """``(state, meta)`` of ``step`` (default: the newest) of the run in ``workdir``, or None."""
+    if not has_checkpoints(workdir):
         return None
     with Checkpoints(workdir, read_only=True, async_save=False) as ckpts:
-        return ckpts.restore_latest(target)
+        steps = ckpts.steps()
+        return ckpts.restore(steps[-1] if step is None else step, target) if steps else None
 
 
 def restore_best(workdir, target: TrainState) -> tuple[TrainState, dict] | None:
-    """The best-on-validation checkpoint of the run in ``workdir`` as ``(state, meta)``, or None."""
-    if not (pathlib.Path(str(workdir)) / "checkpoints" / "best").exists() and not _is_object_store(workdir):
+    """The selected (best) checkpoint the newest one names, as ``(state, meta)``; None if none."""
+    if not has_checkpoints(workdir):
         return None
     with Checkpoints(workdir, read_only=True, async_save=False) as ckpts:
-        return ckpts.restore_best(target)
+        steps = ckpts.steps()
+        best = ckpts.read_meta(steps[-1]).get("best") if steps else None
+        return ckpts.restore(int(best["step"]), target) if best else None

@@ -1,9 +1,13 @@
 """Metrics as JSON lines: ``workdir/metrics.jsonl``, one object per log or eval event.
 
-Each line has ``step`` (updates done), ``split`` ("train" | "validation" | "test"), ``loss``,
-``accuracy``, ``lr``, ``examples_per_sec`` (train lines: over the log window) and ``walltime``
-(seconds of training so far, carried across resumes). A train line averages the
-``log_every`` steps before it; a validation line evaluates the whole validation split.
+Each line has ``step`` (updates done), ``split`` ("train" or the name of an evaluator, e.g.
+"validation", "test"), the values (train lines: ``loss`` and the task's metrics averaged over
+the ``log_every`` steps before it, ``lr``, ``examples_per_sec``; evaluator lines: whatever the
+evaluator returns) and ``walltime`` (seconds of training so far, carried across resumes).
+
+A crash can leave a torn last line (skipped by :func:`read_metrics`) and lines newer than the
+checkpoint a resume starts from; :meth:`MetricsWriter.truncate_after` removes both, and the
+lines of the final evaluation, by an atomic rewrite.
 """
 
 from __future__ import annotations
@@ -37,11 +41,12 @@ class MetricsWriter:
                 f.write(json.dumps(record) + "\n")
         return record
 
-    def truncate_after(self, step: int) -> None:
-        """Drop events later than ``step`` (written by a run that then crashed; they will be redone)."""
+    def truncate_after(self, step: int, drop_splits: tuple[str, ...] = ()) -> None:
+        """Drop events later than ``step`` and every event of ``drop_splits`` (the final
+        evaluation's): a resumed run redoes them. The rewrite is atomic (temp file + rename)."""
         if not (self.enabled and self.path.exists()):
             return
-        keep = [r for r in read_metrics(self.path) if r["step"] <= step]
+        keep = [r for r in read_metrics(self.path) if r["step"] <= step and r["split"] not in drop_splits]
         tmp = self.path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
         tmp.replace(self.path)
@@ -54,11 +59,13 @@ class MetricsWriter:
 def read_metrics(path) -> list[dict]:
     """All events of a ``metrics.jsonl`` (a torn last line, from a crash mid-write, is skipped)."""
     records = []
-    for line in pathlib.Path(path).read_text().splitlines():
+    for line in pathlib.Path(path).read_text(errors="replace").splitlines():
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and isinstance(record.get("split"), str):
+            records.append(record)
     return records

@@ -25,7 +25,7 @@ or, from the shell, on every host: ``jaxnets train CONFIG --workdir SHARED_DIR -
   ``config.batch_size`` is the **global** batch: it must be divisible by
   ``jax.device_count()`` (all hosts), and each process feeds ``batch_size / process_count``
   rows.
-* Batches are a pure function of ``(seed, step)`` (``jaxnets.data.batch_at_step``), so every
+* Batches are a pure function of ``(seed, step)`` (the data source's ``batch_at_step``), so every
   process computes the same global batch and :func:`shard_batch` keeps only the rows of its own
   devices (:func:`process_rows`) and assembles the global array with
   ``jax.make_array_from_process_local_data``. A loader that reads only its own part should load
@@ -92,15 +92,19 @@ def process_rows(global_batch_size: int, mesh: Mesh) -> slice:
     return rows
 
 
-def shard_batch(arrays: Sequence[np.ndarray], mesh: Mesh) -> tuple[jax.Array, ...]:
+def shard_batch(batch, mesh: Mesh):
     """Global host arrays (R, ...) -> global ``jax.Array`` s sharded along R over the mesh.
 
-    Every process passes the same global batch; each keeps its own rows (one process: all rows).
+    ``batch``: a dict (or tuple) of host arrays with the batch axis first; the same structure
+    comes back. Every process passes the same global batch; each keeps its own rows.
     """
     sharding = batch_sharding(mesh)
-    out = []
-    for a in arrays:
+
+    def put(a):
         a = np.asarray(a)
         rows = process_rows(a.shape[0], mesh)
-        out.append(jax.make_array_from_process_local_data(sharding, a[rows], a.shape))
-    return tuple(out)
+        return jax.make_array_from_process_local_data(sharding, a[rows], a.shape)
+
+    if isinstance(batch, dict):
+        return {k: put(v) for k, v in batch.items()}
+    return tuple(put(a) for a in batch)

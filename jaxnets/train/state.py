@@ -1,65 +1,62 @@
 """The train state: everything a step reads and writes, saved whole so a resume is exact.
 
 Randomness: every random choice of training comes from ``config.seed``: the parameter
-initialisation key is ``fold_in(PRNGKey(seed), 0)``, the dropout key ``fold_in(PRNGKey(seed), 1)``
-(kept in the state; each step folds in its step number), and the batch order is
-``jaxnets.data.batch_at_step(split, batch_size, seed, step)``. The step number is therefore the
-whole data-iterator position, and ``(state, step)`` is a complete description of a run.
+initialisation key is ``fold_in(PRNGKey(seed), 0)``, the step key ``fold_in(PRNGKey(seed), 1)``
+(kept in the state; each step folds in its step number: dropout, and the data transforms that
+run on device), and the batch order is the data source's pure function of ``(seed, step)``.
+The step number is therefore the whole data-iterator position, and ``(state, step)`` is a
+complete description of a run.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 PARAMS_KEY = 0
-DROPOUT_KEY = 1
+STEP_KEY = 1
 
 
 @flax.struct.dataclass
 class TrainState:
-    """step: int32 scalar, updates done so far; params / batch_stats: the model's variable
-    collections; opt_state: optax state (momentum buffers, update count); rng: uint32 (2,) key
-    for dropout-like randomness (``fold_in(rng, step)`` inside the step)."""
+    """step: int32 scalar, updates done so far; params: the trainable variables; model_state:
+    the model's other variable collections (e.g. ``{"batch_stats": ...}``, ``{}`` for none);
+    opt_state: optax state; rng: uint32 (2,) key, ``fold_in(rng, step)`` inside the step."""
 
     step: jax.Array
     params: Any
-    batch_stats: Any
+    model_state: Any
     opt_state: Any
     rng: jax.Array
 
 
-def init_variables(model: nn.Module, seed: int, input_shape: tuple[int, ...]) -> dict:
-    """``model.init`` on zeros of ``(1, *input_shape)`` (inference mode) with the seed's params key."""
+def init_rngs(seed: int) -> dict[str, jax.Array]:
+    """The keys ``model.init`` gets: ``{"params": fold_in(root, 0), "dropout": fold_in(root, 1)}``."""
     root = jax.random.PRNGKey(seed)
-    x = jnp.zeros((1, *input_shape), jnp.float32)
-    rngs = {"params": jax.random.fold_in(root, PARAMS_KEY), "dropout": jax.random.fold_in(root, DROPOUT_KEY)}
-    return model.init(rngs, x, train=False)
+    return {"params": jax.random.fold_in(root, PARAMS_KEY), "dropout": jax.random.fold_in(root, STEP_KEY)}
 
 
-def create_train_state(
-    model: nn.Module, tx: optax.GradientTransformation, seed: int, input_shape: tuple[int, ...]
-) -> TrainState:
-    """A fresh state at step 0 for inputs of shape ``(R, *input_shape)``, e.g. (1, 28, 28)."""
-    variables = init_variables(model, seed, input_shape)
+def create_train_state(variables: dict, tx: optax.GradientTransformation, seed: int) -> TrainState:
+    """A fresh state at step 0 from a model's initial ``variables`` (``{"params": ..., ...}``)."""
     params = variables["params"]
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
-        batch_stats=variables.get("batch_stats", {}),
+        model_state={k: v for k, v in variables.items() if k != "params"},
         opt_state=tx.init(params),
-        rng=jax.random.fold_in(jax.random.PRNGKey(seed), DROPOUT_KEY),
+        rng=jax.random.fold_in(jax.random.PRNGKey(seed), STEP_KEY),
     )
 
 
-def count_params(params) -> int:
-    """Number of scalars in a parameter tree (trainable parameters; batch-norm statistics excluded)."""
-    return int(sum(leaf.size for leaf in jax.tree_util.tree_leaves(params)))
+def variables_of(state: TrainState, params=None) -> dict:
+    """``{"params": params, **model_state}`` for ``model.apply`` (params default to the state's)."""
+    return {"params": state.params if params is None else params, **state.model_state}
 
 
 @jax.jit
@@ -67,3 +64,18 @@ def tree_all_finite(tree) -> jax.Array:
     """True iff every floating-point leaf of ``tree`` is finite (a bool scalar on device)."""
     leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
     return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.array(True)
+
+
+def tree_sha256(tree) -> str:
+    """sha256 over every leaf's dtype, shape and bytes, in tree order (the checkpoint checksum).
+
+    Reads one addressable copy of each array, so it works on replicated multi-host state.
+    """
+    h = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(tree):
+        if isinstance(leaf, jax.Array):
+            leaf = leaf.addressable_data(0)
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()

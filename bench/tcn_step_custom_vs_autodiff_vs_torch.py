@@ -2,13 +2,13 @@
 
 For each block type (Single, Double, Radical; 24 convolutions, 32 channels, k = 6, T = 784),
 times the real jitted train step of ``jaxnets.train`` in ``grad="custom"`` (hand-derived VJPs)
-and ``grad="autodiff"``, and the same network in PyTorch CPU eager (``bench/torch_tcn.py``,
+and ``grad="autodiff"``, and the same network in PyTorch CPU eager (``bench/torch_tcn_models.py``,
 left-only padding, SGD with momentum, loss on the last timestep). Before timing, the PyTorch
 model is loaded with the JAX model's parameters and both forward passes are compared, so the two
 are the same function (the max difference is printed). PyTorch is optional: without it the
 script prints the JAX rows and says the PyTorch ones were skipped.
 
-    python bench/tcn_torch.py [--batch 100] [--steps 5] [--seq 784] [--blocks single,double,radical]
+    python bench/tcn_step_custom_vs_autodiff_vs_torch.py [--batch 100] [--steps 5] [--seq 784] [--blocks single,double,radical]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from tcn_padding import measure  # noqa: E402
+from tcn_step_left_vs_chop_padding import measure  # noqa: E402
 
 from jaxnets.models import build_model, tcn_model_config  # noqa: E402
 
@@ -33,7 +33,7 @@ def same_function(block: str, seq: int) -> tuple[float, float]:
     holding the same parameters: the JAX initialisation plus N(0, 0.05²) noise (at initialisation
     alone the logits are ~1e-8 and any comparison would pass)."""
     import torch
-    from torch_tcn import build_torch_tcn, load_jax_params
+    from torch_tcn_models import build_torch_tcn, load_jax_params
 
     model = build_model(tcn_model_config(block))
     x = np.random.default_rng(0).random((4, 1, seq)).astype(np.float32)
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     try:
         import torch
 
-        from torch_tcn import time_torch_tcn_train_step
+        from torch_tcn_models import time_torch_tcn_train_step
     except ImportError as e:
         torch = None
         print(f"torch: skipped ({e}); timing JAX only")

@@ -21,10 +21,10 @@ padding differs. Time: median seconds per step after compilation. Memory: XLA's 
 the step itself: activations kept for the backward pass, padded copies, scratch) beside the
 argument/output sizes (the state and batch, equal across variants). That is XLA's static
 buffer assignment, not a measured RSS. With PyTorch installed (optional), the same model in
-PyTorch eager is timed with both paddings too (``bench/torch_tcn.py``; the issue reports
+PyTorch eager is timed with both paddings too (``bench/torch_tcn_models.py``; the issue reports
 pad-both-and-chop taking 1.19x as long there).
 
-    python bench/tcn_padding.py [--batch 100] [--steps 5] [--seq 784] [--json out.json]
+    python bench/tcn_step_left_vs_chop_padding.py [--batch 100] [--steps 5] [--seq 784] [--json out.json]
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
             import torch
 
             sys.path.insert(0, str(pathlib.Path(__file__).parent))
-            from torch_tcn import time_torch_tcn_train_step
+            from torch_tcn_models import time_torch_tcn_train_step
 
             for padding in ("left", "chop"):
                 res[f"torch {padding}"] = {"step_s": time_torch_tcn_train_step(

@@ -18,7 +18,7 @@ pixel).
 
 The streamed outputs are checked against the full forward pass (max |diff| printed).
 
-    python bench/tcn_streaming.py [--batch 1] [--block single] [--seq 784] [--bucket 49] [--json out.json]
+    python bench/tcn_streaming_vs_recompute.py [--batch 1] [--block single] [--seq 784] [--bucket 49] [--json out.json]
 """
 
 from __future__ import annotations

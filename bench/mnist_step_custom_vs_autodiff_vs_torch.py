@@ -6,7 +6,7 @@ momentum, BN running statistics) in ``grad="custom"`` (hand-derived VJPs) and
 torch is installed (``pip install -e '.[torch]'``; skipped cleanly otherwise). Prints the
 median time per step and the ratios. A benchmark, not a test: numbers depend on the machine.
 
-    python bench/mnist_train_step.py [--batch 128] [--steps 20] [--model mnist_cnn] [--json out.json]
+    python bench/mnist_step_custom_vs_autodiff_vs_torch.py [--batch 128] [--steps 20] [--model mnist_cnn] [--json out.json]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         import torch
 
         sys.path.insert(0, str(pathlib.Path(__file__).parent))
-        from torch_mnist import time_torch_train_step
+        from torch_mnist_models import time_torch_train_step
 
         if args.model != "mnist_cnn":
             raise ImportError("the PyTorch comparison is written for the CNN only")

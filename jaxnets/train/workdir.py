@@ -1,0 +1,69 @@
+"""The run directory: checks before anything is written, and atomic small files.
+
+``prepare_workdir`` refuses, with one line each: a workdir that is a file, one that cannot be
+written (probed by writing a file, so a read-only filesystem is caught even for root),
+``resume`` of a workdir that does not exist, and a fresh run in a workdir that holds
+checkpoints (:class:`WorkdirNotEmpty`; nothing is overwritten).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pathlib
+
+from jaxnets.train.checkpoint import has_checkpoints
+
+
+class WorkdirError(Exception):
+    """The workdir cannot be used (the message names it and says why)."""
+
+
+class WorkdirNotEmpty(WorkdirError, FileExistsError):
+    """``workdir`` already holds checkpoints of a run and ``resume`` was not requested."""
+
+
+def prepare_workdir(workdir, resume: bool) -> pathlib.Path:
+    """The absolute, existing, writable workdir of a run (see the module docstring)."""
+    path = pathlib.Path(workdir).expanduser().resolve()  # orbax needs absolute paths
+    if path.exists() and not path.is_dir():
+        raise WorkdirError(f"workdir {path} is a file, not a directory")
+    if resume and not path.exists():
+        raise WorkdirError(f"cannot resume: workdir {path} does not exist (drop --resume to start a new run)")
+    if not resume and path.exists() and has_checkpoints(path):
+        raise WorkdirNotEmpty(
+            f"{path} already holds checkpoints of a run; resume it (--resume) or choose a new workdir "
+            "(nothing was overwritten)"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise WorkdirError(f"workdir {path} cannot be written: {e.strerror or e}") from None
+    return path
+
+
+def write_json_atomic(path: pathlib.Path, value) -> None:
+    """Write ``value`` as JSON to ``path`` via a temporary file and a rename (never half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    tmp.replace(path)
+
+
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
+
+
+def storage_error(e: BaseException) -> OSError | None:
+    """The OSError of a full/read-only disk behind ``e`` (itself, a cause or a context), or None."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+            return e
+        if "No space left on device" in str(e):
+            return OSError(errno.ENOSPC, "No space left on device")
+        e = e.__cause__ or e.__context__
+    return None
