@@ -1,21 +1,88 @@
-"""Writes the notebooks in this folder from the cell lists below (``python colab/make_notebooks.py``).
+"""Writes the notebooks in this folder, executed, from the cell lists below.
 
-The notebooks are generated so that their code is reviewed as plain Python here;
-tests/test_notebooks.py runs every code cell of every notebook as one script, so code cells hold
-plain Python only (the install cell's shell lines are comments).
+    python colab/make_notebooks.py            # build, execute (nbclient, CPU), write *.ipynb
+    python colab/make_notebooks.py NAME.ipynb # just that one
+
+The cells live here as plain Python so that they are reviewed as code; the written notebooks also
+hold the outputs of an actual run on CPU (text and figures), so they read on GitHub.
+tests/test_notebooks.py checks that the committed notebooks' cells equal these, that their stored
+outputs are there, and executes every notebook in a fresh kernel.
+
+Executing needs ``nbclient``, ``nbformat`` and ``ipykernel`` (the ``test`` extra); building the
+cells (``notebook()``) needs nothing beyond the standard library.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import pathlib
+import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 
-INSTALL = """\
-# On Colab or a fresh machine: install jaxnets from a clone of its repository (CPU or GPU jax).
-# !git clone <this repository's URL> jaxnets
-# %pip install -q -e jaxnets"""
+#: Where Colab installs jaxnets from (``pip install git+REPO_URL``) when no checkout is uploaded.
+#: The only place the repository's address is written; change it here and rerun this script.
+REPO_URL = "https://github.com/jaxnets/jaxnets"
+#: The branch the "Open in Colab" badges point at.
+REPO_BRANCH = "main"
+
+
+def colab_badge(name: str) -> str:
+    """Markdown for an "Open in Colab" badge of ``colab/<name>`` on REPO_URL's REPO_BRANCH."""
+    repo = REPO_URL.removeprefix("https://github.com/").removesuffix(".git").strip("/")
+    url = f"https://colab.research.google.com/github/{repo}/blob/{REPO_BRANCH}/colab/{name}"
+    return f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+
+
+SETUP_MD = f"""\
+**Setup.** The next cell installs `jaxnets` when this runtime does not have it (Colab, a fresh
+machine) and does nothing where it imports already. It installs, with pip and without a runtime
+restart, the first of: a checkout uploaded to `/content/jaxnets` (or `./jaxnets`, a folder holding
+`pyproject.toml`); an archive `jaxnets*.zip` of one (GitHub's "Download ZIP" works) uploaded to
+`/content` or the working directory; the repository at `REPO_URL` = {REPO_URL}.
+To install from another repository or fork, change `REPO_URL` in the cell (for good: in
+`colab/make_notebooks.py`, which writes these notebooks, then rerun it)."""
+
+INSTALL = f'''\
+# Install jaxnets if this runtime lacks it (Colab, a fresh machine); where it imports, do nothing.
+import importlib.metadata
+import importlib.util
+import pathlib
+import site
+import subprocess
+import sys
+
+REPO_URL = "{REPO_URL}"
+
+
+def _have_jaxnets():
+    spec = importlib.util.find_spec("jaxnets")
+    return spec is not None and spec.origin is not None  # a bare folder named jaxnets/ is not the package
+
+
+if not _have_jaxnets():
+    places = [pathlib.Path.cwd(), pathlib.Path("/content")]
+    uploaded = [p / "jaxnets" for p in places if (p / "jaxnets" / "pyproject.toml").is_file()]
+    uploaded += [z for p in places if p.is_dir() for z in sorted(p.glob("jaxnets*.zip"))]
+    source = str(uploaded[0]) if uploaded else f"git+{{REPO_URL}}"
+    print("pip install", source)
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], capture_output=True, text=True)
+    if pip.returncode != 0:
+        raise RuntimeError(f"pip install {{source}} failed (set REPO_URL, or upload a checkout):\\n{{pip.stderr[-3000:]}}")
+    # No restart: pip wrote into this interpreter's site-packages. Add a directory pip may have
+    # created just now (the user site) to sys.path, reading its .pth files, and drop the import
+    # system's cached directory listings so that the new package is found.
+    for d in [*site.getsitepackages(), site.getusersitepackages()]:
+        if d not in sys.path and pathlib.Path(d).is_dir():
+            site.addsitedir(d)
+    importlib.invalidate_caches()
+    assert _have_jaxnets(), "pip installed jaxnets but this kernel cannot import it: restart the runtime"
+    print("installed jaxnets", importlib.metadata.version("jaxnets"))'''
+
+SETUP = [("md", SETUP_MD), ("code", INSTALL)]
+
 
 BACKPROP = [
     ("md", """\
@@ -29,7 +96,7 @@ other and against central finite differences, shows one of the paper's printed f
 (the errata are in `docs/derivations.md`), and compares whole-model gradients.
 
 Everything runs in float64 on CPU in well under a minute."""),
-    ("code", INSTALL),
+    *SETUP,
     ("code", """\
 import jax
 import jax.numpy as jnp
@@ -128,7 +195,7 @@ def grads(grad, variables, x, y):
                                 train=True, mutable=["batch_stats"])
         return ops.softmax_cross_entropy(logits, y)
 
-    return jax.value_and_grad(loss)(variables["params"])
+    return jax.jit(jax.value_and_grad(loss))(variables["params"])
 
 
 variables = MnistCNN(channels=4).init(jax.random.PRNGKey(1), jnp.zeros((2, 1, 28, 28)), train=False)
@@ -158,7 +225,7 @@ does, and grows dilations linearly. This notebook shows that the two padding sch
 same thing, that the printed index of eq 63 would read the future, that a whole TCN is causal with
 the receptive field eqs 65-66 predict, and that streaming inference (one timestep at a time, ring
 buffers) reproduces the full-sequence outputs. Design notes: `docs/tcn.md`."""),
-    ("code", INSTALL),
+    *SETUP,
     ("code", """\
 import jax
 import jax.numpy as jnp
@@ -276,27 +343,94 @@ for block in ("single", "double", "radical"):
 ]
 
 
-def notebook(cells) -> dict:
+
+NOTEBOOKS = {"backprop_order4.ipynb": BACKPROP, "tcn_causal_streaming.ipynb": TCN}
+
+#: The notebook-level metadata of every notebook (executing does not change it).
+METADATA = {
+    "colab": {"provenance": []},
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
+
+
+def notebook(name: str) -> dict:
+    """Notebook ``name`` (a key of NOTEBOOKS) as nbformat-4 JSON, without outputs."""
+
     def cell(kind, text):
         lines = text.splitlines(keepends=True)
         if kind == "md":
             return {"cell_type": "markdown", "metadata": {}, "source": lines}
-        return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": lines}
+        return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": lines}
 
-    return {
-        "cells": [cell(k, t) for k, t in cells],
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
-        "nbformat": 4,
-        "nbformat_minor": 4,
-    }
+    cells = [cell(k, t) for k, t in NOTEBOOKS[name]]
+    cells[0]["source"] = [colab_badge(name) + "\n", "\n", *cells[0]["source"]]
+    return {"cells": cells, "metadata": json.loads(json.dumps(METADATA)), "nbformat": 4, "nbformat_minor": 4}
 
 
-NOTEBOOKS = {"backprop_order4.ipynb": BACKPROP, "tcn_causal_streaming.ipynb": TCN}
+def strip_outputs(nb: dict) -> dict:
+    """A copy of ``nb`` without outputs or execution counts (what :func:`notebook` returns)."""
+    nb = json.loads(json.dumps(nb))
+    for c in nb["cells"]:
+        if c["cell_type"] == "code":
+            c["outputs"], c["execution_count"] = [], None
+    return nb
+
+
+def kernel_env() -> dict:
+    """The environment notebooks execute in: JAX on CPU, matplotlib's inline backend (ipykernel's
+    default, so that figures are stored), no XLA flags inherited from the caller."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    for key in ("MPLBACKEND", "XLA_FLAGS"):
+        env.pop(key, None)
+    return env
+
+
+async def _execute(nb: dict, cwd: pathlib.Path, timeout: int) -> dict:
+    import nbformat
+    from nbclient import NotebookClient
+
+    node = nbformat.reads(json.dumps(nb), as_version=4)
+    client = NotebookClient(node, timeout=timeout, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(cwd)}})
+    await client.async_execute(env=kernel_env())
+    out = json.loads(nbformat.writes(node))  # sources and texts as lists of lines again
+    out["metadata"] = nb["metadata"]  # nbclient adds the kernel's language_info; keep the file stable
+    return out
+
+
+def execute(names, cwd=HERE, timeout: int = 600) -> dict:
+    """Execute notebooks ``names`` concurrently, each in a fresh kernel with working directory
+    ``cwd``. Returns ``{name: executed notebook JSON, or the exception its execution raised}``
+    (``nbclient.exceptions.CellExecutionError`` for an error in a cell)."""
+
+    async def run():
+        jobs = [_execute(notebook(n), pathlib.Path(cwd), timeout) for n in names]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    return dict(zip(names, asyncio.run(run())))
+
+
+def dumps(nb: dict) -> str:
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(NOTEBOOKS)
+    unknown = sorted(set(names) - set(NOTEBOOKS))
+    if unknown:
+        print(f"unknown notebook(s) {unknown}; choose from {sorted(NOTEBOOKS)}", file=sys.stderr)
+        return 2
+    failed = 0
+    for name, nb in execute(names).items():
+        if isinstance(nb, BaseException):
+            print(f"{name}: execution failed, not written\n{nb}", file=sys.stderr)
+            failed += 1
+            continue
+        (HERE / name).write_text(dumps(nb))
+        print("wrote", HERE / name)
+    return 1 if failed else 0
+
 
 if __name__ == "__main__":
-    for name, cells in NOTEBOOKS.items():
-        (HERE / name).write_text(json.dumps(notebook(cells), indent=1) + "\n")
-        print("wrote", HERE / name)
+    sys.exit(main(sys.argv[1:]))

@@ -23,7 +23,11 @@ DEMO_CONFIG = "mnist/cnn_sample_cpu"
 
 
 def resolve_config_path(name: str) -> pathlib.Path:
-    """A config path as given, or ``experiments/<name>.py`` (from the CWD or the source checkout)."""
+    """A config path as given, or ``experiments/<name>.py`` (from the CWD or the source checkout).
+
+    Raises ConfigError naming both places when neither exists."""
+    from jaxnets.config import ConfigError
+
     p = pathlib.Path(name)
     if p.is_file():
         return p
@@ -33,17 +37,26 @@ def resolve_config_path(name: str) -> pathlib.Path:
         cand = root / f"{stem}.py"
         if cand.is_file():
             return cand
-    raise SystemExit(f"jaxnets: config {name!r} not found (looked for {p} and experiments/{stem}.py)")
+    raise ConfigError(f"config {name!r} not found (looked for {p} and experiments/{stem}.py)")
 
 
 def _print_summary(summary: dict) -> None:
-    keys = [k for k in ("data_source", "test_accuracy", "test_loss", "best_step", "validation_loss",
-                        "train_loss", "params", "walltime_s") if k in summary]
-    for k in keys:
-        v = summary[k]
-        if k == "test_accuracy":
-            v = f"{100 * v:.2f}%"
-        print(f"  {k:16s} {v}")
+    rows = [("data", summary.get("data", "")), ("selection", f"{summary['selection']['metric']} ({summary['selection']['mode']})"),
+            ("best_step", summary["best_step"])]
+    for name, values in summary.get("evaluations", {}).items():
+        for k, v in values.items():
+            shown = f"{100 * v:.2f}%" if k in ("accuracy", "exact_match", "hit_rate") else f"{v:.6g}"
+            rows.append((f"{name}/{k}", shown))
+    rows += [("train_loss", summary.get("train_loss")), ("params", f"{summary['params']:,}"),
+             ("walltime_s", f"{summary['walltime_s']:.1f}")]
+    for k, v in rows:
+        print(f"  {k:22s} {v}")
+
+
+def _fail(command: str, e: BaseException, code: int) -> int:
+    for line in str(e).splitlines() or [type(e).__name__]:
+        print(f"jaxnets {command}: {line}", file=sys.stderr)
+    return code
 
 
 def cmd_train(args) -> int:
@@ -54,37 +67,34 @@ def cmd_train(args) -> int:
         # cluster environment (TPU pods, SLURM, Kubernetes) or JAX_COORDINATOR_ADDRESS,
         # JAX_NUM_PROCESSES, JAX_PROCESS_ID. See jaxnets/train/sharding.py.
         jax.distributed.initialize()
-    from jaxnets.config import ConfigError, apply_overrides, load_config, smoke_config
-    from jaxnets.train import train_and_evaluate
+    from jaxnets.config import ConfigError, apply_overrides, load_config
 
-    path = resolve_config_path(args.config)
     try:
-        config = load_config(path)
-        if args.smoke:
-            config = smoke_config(config)
+        path = resolve_config_path(args.config)
+        config = load_config(path, smoke=args.smoke)
         apply_overrides(config, args.set or [])
     except ConfigError as e:
-        print(f"jaxnets train: {e}", file=sys.stderr)
-        return 2
+        return _fail("train", e, 2)
     workdir = pathlib.Path(args.workdir or f"runs/{path.stem}")
     print(f"config {path}  ->  workdir {workdir}")
     if config.get("paper"):
         print(f"paper: {config.paper}")
     from jaxnets.data import DataError
-    from jaxnets.train import TrainingDiverged, WorkdirNotEmpty
+    from jaxnets.train import (CorruptCheckpoint, Interrupted, NoIntactCheckpoint, ResumeMismatch, StorageError,
+                               TrainingDiverged, WorkdirError, train_and_evaluate)
 
     try:
         summary = train_and_evaluate(config, str(workdir), resume=args.resume, progress=not args.no_progress)
-    except (DataError, WorkdirNotEmpty) as e:
-        print(f"jaxnets train: {e}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as e:
-        print(f"jaxnets train: {e}", file=sys.stderr)
-        return 1
+    except (ConfigError, DataError, WorkdirError, ResumeMismatch, NoIntactCheckpoint, CorruptCheckpoint) as e:
+        return _fail("train", e, 2)
+    except (TrainingDiverged, StorageError) as e:
+        return _fail("train", e, 1)
+    except Interrupted as e:
+        return _fail("train", e, 130)
     print("result:")
     _print_summary(summary)
-    print(f"  {'plot':16s} {workdir / 'curves.png'}")
-    print(f"  {'metrics':16s} {workdir / 'metrics.jsonl'}")
+    print(f"  {'plot':22s} {workdir / 'curves.png'}")
+    print(f"  {'metrics':22s} {workdir / 'metrics.jsonl'}")
     return 0
 
 
@@ -95,13 +105,12 @@ def cmd_gradcheck(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from jaxnets.config import mnist_base
+    import ml_collections
+
     from jaxnets.models import build_model, param_report, variable_shapes
 
     for name in ("mnist_cnn", "mnist_ffn"):
-        mc = mnist_base().model
-        mc.name = name
-        variables = variable_shapes(build_model(mc))
+        variables = variable_shapes(build_model(ml_collections.ConfigDict(dict(name=name, grad="custom"))))
         print(param_report(name, variables["params"]).describe())
     return 0
 
@@ -123,24 +132,22 @@ def cmd_results(args) -> int:
     """Markdown rows of the README results table from run summaries; copies each curves.png."""
     import shutil
 
-    from jaxnets.config import load_config
-
     out_dir = pathlib.Path(args.figures)
     out_dir.mkdir(parents=True, exist_ok=True)
     for run in map(pathlib.Path, args.workdirs):
-        summary_path = run / "summary.json"
-        if not summary_path.is_file():
-            print(f"jaxnets results: {summary_path} not found (run not finished?)", file=sys.stderr)
+        try:
+            s = json.loads((run / "summary.json").read_text())
+            c = json.loads((run / "config.json").read_text())
+            test, val = s["evaluations"]["test"], s["evaluations"]["validation"]
+        except (OSError, ValueError, KeyError) as e:
+            print(f"jaxnets results: {run}: no finished classification run ({type(e).__name__}: {e})", file=sys.stderr)
             return 2
-        s = json.loads(summary_path.read_text())
-        c = load_config(resolve_config_path(f"mnist/{run.name}")) if (EXPERIMENTS / "mnist" / f"{run.name}.py").is_file() else None
-        model = {"mnist_cnn": "CNN (Table 1)", "mnist_ffn": "FFN (Table 2)"}.get(c.model.name if c else "", run.name)
+        model = {"mnist_cnn": "CNN (Table 1)", "mnist_ffn": "FFN (Table 2)"}.get(c["model"]["name"], run.name)
         data = {"mnist_sample": "MNIST sample 8k/1k/1k", "fashion_mnist": "Fashion-MNIST 55k/5k/10k",
-                "mnist": "MNIST"}.get(c.data.name if c else "", s["data_source"])
+                "mnist": "MNIST"}.get(c["data"]["name"], s["data"])
         hw = f"{s['devices']}× {s['device_kind']}" + (f" ({os.cpu_count()} cores)" if s["device_kind"] == "cpu" else "")
-        sched = f"{s['num_steps']:,} it., batch {c.batch_size}" if c else f"{s['num_steps']:,} it."
-        print(f"| {model} — ours | {data} | {sched} | **{100 * s['test_accuracy']:.2f}%** | "
-              f"{s['validation_loss']:.3f} | {s['train_loss']:.4f} | {s['params']:,} | "
+        print(f"| {model} — ours | {data} | {s['num_steps']:,} it., batch {c['batch_size']} | "
+              f"**{100 * test['accuracy']:.2f}%** | {val['loss']:.3f} | {s['train_loss']:.4f} | {s['params']:,} | "
               f"{s['walltime_s'] / 60:.1f} min | {hw} |")
         if (run / "curves.png").is_file():
             shutil.copy(run / "curves.png", out_dir / f"{run.name}.png")

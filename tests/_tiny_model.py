@@ -57,11 +57,21 @@ def random_digits(n_train: int = 96, n_val: int = 40, n_test: int = 40, size: in
     return Digits(split(n_train), split(n_val), split(n_test))
 
 
-def batch_at_step(split: Split, batch_size: int, seed: int, step: int):
-    """Batch ``step`` of an epoch-wise shuffle: a pure function of (seed, step)."""
-    n = len(split.labels)
-    per_epoch = n // batch_size
-    epoch, i = divmod(step, per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    idx = order[i * batch_size : (i + 1) * batch_size]
-    return split.images[idx], split.labels[idx]
+def make_task(config, mesh, data: Digits | None = None, poison: bool = False, transform=None):
+    """The classification task of jaxnets on TinyNet and random digits (sources as the real one builds them)."""
+    from jaxnets.data import ArraySource
+    from jaxnets.data.transforms import check_augment, make_augment
+    from jaxnets.tasks.classification import ClassificationTask, SplitEvaluator
+
+    data = random_digits() if data is None else data
+    spec = check_augment(config.data.get("augment", None))
+    source = ArraySource({"image": data.train.images, "label": data.train.labels}, config.batch_size, config.seed,
+                         summary=data.source, device_transform=make_augment(spec), transform_description=spec)
+    if transform is not None:  # e.g. a poisoned batch stream
+        source.batch_at_step = transform(source.batch_at_step)
+    task = ClassificationTask(model=TinyNet(poison=poison), train_data=source, image_shape=data.train.images.shape[1:])
+    task.evaluators["validation"] = SplitEvaluator(task, {"image": data.validation.images, "label": data.validation.labels},
+                                                   config.eval_batch_size, mesh)
+    task.final_evaluators["test"] = SplitEvaluator(task, {"image": data.test.images, "label": data.test.labels},
+                                                   config.eval_batch_size, mesh)
+    return task

@@ -202,8 +202,8 @@ def test_init_field_per_preset():
     """The paper's presets keep the "normal" init; the original TCN gets Bai et al.'s effective one."""
     assert {p: tcn_model_config(p).init for p in ("single", "double", "radical", "original")} == {
         "single": "normal", "double": "normal", "radical": "normal", "original": "pytorch_default"}
-    assert build_model(tcn_model_config("original")).tcn.init == "pytorch_default"
-    with pytest.raises(ValueError, match="init='xavier'"):
+    assert build_model(tcn_model_config("original")).tcn.init_scheme == "pytorch_default"
+    with pytest.raises(ValueError, match="init_scheme='xavier'"):
         build_model(tcn_model_config("original", init="xavier"))
 
 
@@ -264,7 +264,7 @@ def test_original_init_downsample_and_head():
     assert np.max(np.abs(head_b)) <= 0.2 and np.all(head_b != 0)
     # the module itself, at a size where the std is measured to ~1%: N(0, 0.01²), bias U(-1/8, 1/8)
     from jaxnets.nn import Conv1x1
-    big = Conv1x1(400, init="pytorch_default").init(jax.random.PRNGKey(1), jnp.zeros((1, 64, 3)))["params"]
+    big = Conv1x1(400, init_scheme="pytorch_default").init(jax.random.PRNGKey(1), jnp.zeros((1, 64, 3)))["params"]
     np.testing.assert_allclose(big["w"].std(), 0.01, rtol=0.02)
     assert np.max(np.abs(big["b"])) <= 1 / 8
     np.testing.assert_allclose(big["b"].std(), 1 / (8 * np.sqrt(3)), rtol=0.1)

@@ -13,10 +13,10 @@ Command:  jaxnets train experiments/mnist/cnn_fashion_cpu.py --workdir runs/cnn_
 Expected: target >= 92.5% test accuracy (measured results: README.md, docs/results.md).
 """
 
-from jaxnets.config import cpu_schedule, table3_config
+from experiments.mnist.common import cpu_schedule, table3_config, smoke_config
 
 
-def get_config():
+def get_config(smoke: bool = False):
     c = table3_config("mnist_cnn", "fashion_mnist")
     cpu_schedule(
         c,
@@ -30,4 +30,4 @@ def get_config():
     c.data.augment.hflip = True
     c.data.augment.max_shift = 2
     c.expected.test_accuracy = 0.925
-    return c
+    return smoke_config(c) if smoke else c

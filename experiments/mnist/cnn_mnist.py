@@ -10,11 +10,11 @@ Command:  jaxnets train experiments/mnist/cnn_mnist.py --workdir runs/cnn_mnist
 Expected: the paper's 99.30% test accuracy
 """
 
-from jaxnets.config import table3_config
+from experiments.mnist.common import table3_config, smoke_config
 
 
-def get_config():
+def get_config(smoke: bool = False):
     c = table3_config("mnist_cnn", "mnist")
     c.expected.test_accuracy = 0.993
     c.expected.walltime = "not run here: 100k steps; estimate from bench/ (CPU) or a GPU"
-    return c
+    return smoke_config(c) if smoke else c

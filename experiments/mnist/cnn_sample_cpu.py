@@ -9,10 +9,10 @@ Command:  jaxnets train experiments/mnist/cnn_sample_cpu.py --workdir runs/cnn_s
 Expected: target >= 98.0% test accuracy (measured results: README.md).
 """
 
-from jaxnets.config import cpu_schedule, table3_config
+from experiments.mnist.common import cpu_schedule, table3_config, smoke_config
 
 
-def get_config():
+def get_config(smoke: bool = False):
     c = table3_config("mnist_cnn", "mnist_sample")
     c.data.validation_size = 1000
     cpu_schedule(
@@ -25,4 +25,4 @@ def get_config():
         log_every=25,
     )
     c.expected.test_accuracy = 0.98
-    return c
+    return smoke_config(c) if smoke else c

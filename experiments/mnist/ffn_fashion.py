@@ -10,11 +10,11 @@ Command:  jaxnets train experiments/mnist/ffn_fashion.py --workdir runs/ffn_fash
 Expected: no paper number (Fashion-MNIST); see README results for the CPU schedule
 """
 
-from jaxnets.config import table3_config
+from experiments.mnist.common import table3_config, smoke_config
 
 
-def get_config():
+def get_config(smoke: bool = False):
     c = table3_config("mnist_ffn", "fashion_mnist")
     c.expected.test_accuracy = 0.0
     c.expected.walltime = "not run here: 100k steps; estimate from bench/ (CPU) or a GPU"
-    return c
+    return smoke_config(c) if smoke else c

@@ -9,10 +9,10 @@ Command:  jaxnets train experiments/mnist/ffn_fashion_cpu.py --workdir runs/ffn_
 Expected: target >= 88.0% test accuracy (measured results: README.md).
 """
 
-from jaxnets.config import cpu_schedule, table3_config
+from experiments.mnist.common import cpu_schedule, table3_config, smoke_config
 
 
-def get_config():
+def get_config(smoke: bool = False):
     c = table3_config("mnist_ffn", "fashion_mnist")
     cpu_schedule(
         c,
@@ -24,4 +24,4 @@ def get_config():
         log_every=50,
     )
     c.expected.test_accuracy = 0.88
-    return c
+    return smoke_config(c) if smoke else c

@@ -21,13 +21,13 @@ Expected: 97.2% test accuracy (Bai et al.). Not run here (CPU step time and esti
 docs/tcn_results.md).
 """
 
-from jaxnets.config import tcn_base
+from experiments.tcn.common import smoke_config, tcn_base
 from jaxnets.models import tcn_model_config
 
 STEPS_PER_EPOCH = 55_000 // 64  # 859: 60,000 training images less the 5,000 held out
 
 
-def get_config():
+def get_config(smoke: bool = False):
     c = tcn_base()
     c.paper = "Table 6 (Permuted SequenceMNIST), TCN (Original) [33]: test 97.2% (Bai, Kolter & Koltun 2018)"
     c.model = tcn_model_config("original")  # 8 x 25, k = 7, d = 2^i, dropout 0.05, linear head
@@ -44,4 +44,4 @@ def get_config():
     c.expected.test_accuracy = 0.972
     c.expected.walltime = "not run here: 17,180 steps; CPU step time in docs/tcn_results.md"
     c.expected.hardware = "Bai et al.: GPU (not stated per task)"
-    return c
+    return smoke_config(c) if smoke else c

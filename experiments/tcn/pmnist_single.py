@@ -20,10 +20,10 @@ step times and estimates in docs/tcn_results.md); the paper does not state its h
 6 (section 4 used a GTX 1080 Ti). docs/tcn_results.md has the reduced-scale runs.
 """
 
-from jaxnets.config import tcn_paper_config
+from experiments.tcn.common import tcn_paper_config, smoke_config
 
 
-def get_config():
+def get_config(smoke: bool = False):
     c = tcn_paper_config("single", "permuted")
     c.paper = (
         "Table 6 (Permuted SequenceMNIST), TCN (Single): test 97.86%, validation 98.28%, "
@@ -31,4 +31,4 @@ def get_config():
     )
     c.expected.test_accuracy = 0.9786
     c.expected.walltime = "not run here: 200k steps; CPU step times in docs/tcn_results.md"
-    return c
+    return smoke_config(c) if smoke else c

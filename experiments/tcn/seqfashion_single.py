@@ -10,13 +10,13 @@ Expected: no published number. Not run here (too slow for this project's 2-core 
 times and estimates in docs/tcn_results.md); an accelerator run.
 """
 
-from jaxnets.config import tcn_paper_config
+from experiments.tcn.common import tcn_paper_config, smoke_config
 
 
-def get_config():
+def get_config(smoke: bool = False):
     c = tcn_paper_config("single", "sequential")
     c.paper = "none (section 6 on Fashion-MNIST; the paper's Table 5 Single row is 99.53% on MNIST)"
     c.data.name = "fashion_mnist"
     c.data.normalize = (0.2860, 0.3530)  # Fashion-MNIST's own pixel mean / std
     c.expected.walltime = "not run here: 100k steps; CPU step times in docs/tcn_results.md"
-    return c
+    return smoke_config(c) if smoke else c

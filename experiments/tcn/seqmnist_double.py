@@ -19,10 +19,10 @@ step times and estimates in docs/tcn_results.md); the paper does not state its h
 6 (section 4 used a GTX 1080 Ti). docs/tcn_results.md has the reduced-scale runs.
 """
 
-from jaxnets.config import tcn_paper_config
+from experiments.tcn.common import tcn_paper_config, smoke_config
 
 
-def get_config():
+def get_config(smoke: bool = False):
     c = tcn_paper_config("double", "sequential")
     c.paper = (
         "Table 5 (SequenceMNIST), TCN (Double): test 99.34%, validation 99.07%, validation "
@@ -30,4 +30,4 @@ def get_config():
     )
     c.expected.test_accuracy = 0.9934
     c.expected.walltime = "not run here: 100k steps; CPU step times in docs/tcn_results.md"
-    return c
+    return smoke_config(c) if smoke else c

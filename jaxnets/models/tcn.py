@@ -212,7 +212,7 @@ class _Block(nn.Module):
     Parameters (names used by :mod:`jaxnets.models.streaming`): ``conv{i}`` a
     :class:`~jaxnets.nn.WeightNormConv1d` ({v (C_i', C_i, k), g (C_i',), b (C_i',)}) per
     convolution; 1×1 projections ``skip*`` ({w (C', C, 1), b (C',)}) where widths differ.
-    ``init``: the initialisation of both (:data:`jaxnets.nn.temporal.INITS`).
+    ``init_scheme``: the initialisation of both (:data:`jaxnets.nn.temporal.INITS`).
     """
 
     features: int  # C
@@ -222,7 +222,7 @@ class _Block(nn.Module):
     dropout: float = 0.0
     grad: str = "custom"
     logits: bool = False
-    init: str = "normal"
+    init_scheme: str = "normal"
     kind = "single"
 
     @nn.compact
@@ -230,13 +230,13 @@ class _Block(nn.Module):
         ops = layers.get_ops(self.grad)
 
         def f(h, i, features, act):
-            h = WeightNormConv1d(features, self.kernel_size, self.dilation, self.grad, self.init, name=f"conv{i}")(h)
+            h = WeightNormConv1d(features, self.kernel_size, self.dilation, self.grad, self.init_scheme, name=f"conv{i}")(h)
             if not act:
                 return h
             return Dropout(self.dropout, self.grad, name=f"drop{i}")(ops.relu(h), train)
 
         def p(h, name, features):
-            return h if h.shape[1] == features else Conv1x1(features, self.grad, self.init, name=name)(h)
+            return h if h.shape[1] == features else Conv1x1(features, self.grad, self.init_scheme, name=name)(h)
 
         return DATAFLOW[self.kind](x, carry, f, p, ops.relu, self.features, self.out_features, self.logits)
 
@@ -270,8 +270,8 @@ class TCN(nn.Module):
     ``dilations[b-1]`` is block b's dilation.  ``return_features=True`` also returns
     ``{"block1": (R, C, T), ...}``, each block's output.
 
-    ``init="normal"`` (default, the paper's presets): kernels N(0, 0.01²), biases zero, a
-    He-normal linear head.  ``init="pytorch_default"`` (the "original" preset): Bai et al.'s
+    ``init_scheme="normal"`` (default, the paper's presets): kernels N(0, 0.01²), biases zero, a
+    He-normal linear head.  ``init_scheme="pytorch_default"`` (the "original" preset): Bai et al.'s
     *effective* initialisation -- PyTorch's default ``Conv1d`` init for the weight-normalised
     convolutions (their ``normal_(0, 0.01)`` is undone by the weight-norm hook), N(0, 0.01²) for
     the 1×1 projections with PyTorch's default bias, PyTorch's default ``nn.Linear`` head
@@ -288,7 +288,7 @@ class TCN(nn.Module):
     head: str = "conv"
     output_relu: bool = False
     grad: str = "custom"
-    init: str = "normal"
+    init_scheme: str = "normal"
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the bad field."""
@@ -304,8 +304,8 @@ class TCN(nn.Module):
             raise ValueError("kernel_size, num_blocks and channels must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout}: must be in [0, 1)")
-        if self.init not in INITS:
-            raise ValueError(f"init={self.init!r}: choose one of {INITS}")
+        if self.init_scheme not in INITS:
+            raise ValueError(f"init_scheme={self.init_scheme!r} (config field model.init): choose one of {INITS}")
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, return_features: bool = False):
@@ -322,13 +322,13 @@ class TCN(nn.Module):
                 dropout=self.dropout,
                 grad=self.grad,
                 logits=conv_out and not self.output_relu,
-                init=self.init,
+                init_scheme=self.init_scheme,
                 name=f"block{i + 1}",
             )(h, carry, train)  # (R, C, T); the last conv-head block: (R, num_classes, T)
             features[f"block{i + 1}"] = h
         if self.head == "linear":
             r, c, t = h.shape
-            dense = Dense if self.init == "normal" else TorchLinear
+            dense = Dense if self.init_scheme == "normal" else TorchLinear
             z = dense(self.num_classes, self.grad, name="head")(h.transpose(0, 2, 1).reshape(r * t, c))  # (R·T, K)
             h = z.reshape(r, t, self.num_classes).transpose(0, 2, 1)  # (R, K, T)
         return (h, features) if return_features else h
@@ -419,7 +419,8 @@ def tcn_model_config(preset: str = "single", **overrides) -> ml_collections.Conf
     ("linear" | "exponential" | "constant"), dilation_a, dilation_b (linear: d_b = a·b - b0 with
     b0 = dilation_b; constant: d = dilation_a), dropout, head ("conv" | "linear"), output_relu,
     num_classes, init ("normal": N(0, 0.01²) kernels, zero biases -- the paper's presets;
-    "pytorch_default": Bai et al.'s effective init -- the "original" preset; see :class:`TCN`).
+    "pytorch_default": Bai et al.'s effective init -- the "original" preset; the
+    :class:`TCN`'s ``init_scheme``).
     dropout = 0.05: the paper uses dropout after every convolution but gives no
     rate, and chose its hyper-parameters "as close as possible to the original TCN", whose
     (P)SeqMNIST rate is 0.05.
@@ -452,7 +453,7 @@ def tcn_from_config(mc) -> TCN:
         head=mc.get("head", "conv"),
         output_relu=bool(mc.get("output_relu", False)),
         grad=mc.get("grad", "custom"),
-        init=mc.get("init", "normal"),
+        init_scheme=mc.get("init", "normal"),
     )
     tcn.check()
     return tcn

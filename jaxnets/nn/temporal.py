@@ -4,7 +4,7 @@
 Layout is the paper's NCT: activations ``X^(l)`` are (R, C, T) (batch, channels, time), temporal
 kernels (C', C, k).
 
-Initialisation, ``init`` (the paper gives none; docs/tcn.md, "Initialisation"):
+Initialisation, the modules' ``init_scheme`` (the paper gives none; docs/tcn.md, "Initialisation"):
 
 * ``"normal"`` (default; the paper's Single/Double/Radical presets): kernel directions and 1×1
   kernels ``~ N(0, 0.01²)``, ``g = ||v||``, biases zero (zeros as everywhere else in
@@ -40,9 +40,9 @@ TCN_KERNEL_STDDEV = 0.01
 INITS = ("normal", "pytorch_default")
 
 
-def check_init(init: str) -> None:
-    if init not in INITS:
-        raise ValueError(f"init={init!r}: choose one of {INITS}")
+def check_init(init_scheme: str) -> None:
+    if init_scheme not in INITS:
+        raise ValueError(f"init_scheme={init_scheme!r}: choose one of {INITS}")
 
 
 def torch_uniform(fan_in: int):
@@ -63,8 +63,8 @@ class WeightNormConv1d(nn.Module):
 
     x: (R, C, T) -> (R, C', T) with C' = ``features``.
     Parameters: ``v`` (C', C, k); ``g`` (C',) initialised to ``||v_c'||``, so that ``w = v`` at
-    initialisation; ``b`` (C',).  ``init="normal"``: ``v ~ N(0, 0.01²)``, ``b`` zeros;
-    ``init="pytorch_default"`` (PyTorch's ``Conv1d`` default, Bai et al.'s effective init):
+    initialisation; ``b`` (C',).  ``init_scheme="normal"``: ``v ~ N(0, 0.01²)``, ``b`` zeros;
+    ``init_scheme="pytorch_default"`` (PyTorch's ``Conv1d`` default, Bai et al.'s effective init):
     ``v, b ~ U(-1/sqrt(C·k), 1/sqrt(C·k))``.
     """
 
@@ -72,14 +72,14 @@ class WeightNormConv1d(nn.Module):
     kernel_size: int
     dilation: int = 1
     grad: str = "custom"
-    init: str = "normal"
+    init_scheme: str = "normal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        check_init(self.init)
+        check_init(self.init_scheme)
         ops = layers.get_ops(self.grad)
         c = x.shape[1]
-        if self.init == "normal":
+        if self.init_scheme == "normal":
             v_init, b_init = nn.initializers.normal(TCN_KERNEL_STDDEV), nn.initializers.zeros
         else:
             v_init = b_init = torch_uniform(c * self.kernel_size)
@@ -97,19 +97,19 @@ class Conv1x1(nn.Module):
 
     x: (R, C, T) -> (R, C', T).  Parameters: ``w`` (C', C, 1) ~ N(0, 0.01²) (both inits: Bai et
     al.'s ``downsample.weight.data.normal_(0, 0.01)`` is effective, there is no weight norm);
-    ``b`` (C',): zeros (``init="normal"``) or PyTorch's default ``U(-1/sqrt(C), 1/sqrt(C))``
-    (``init="pytorch_default"``).
+    ``b`` (C',): zeros (``init_scheme="normal"``) or PyTorch's default ``U(-1/sqrt(C), 1/sqrt(C))``
+    (``init_scheme="pytorch_default"``).
     """
 
     features: int
     grad: str = "custom"
-    init: str = "normal"
+    init_scheme: str = "normal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        check_init(self.init)
+        check_init(self.init_scheme)
         ops = layers.get_ops(self.grad)
-        b_init = nn.initializers.zeros if self.init == "normal" else torch_uniform(x.shape[1])
+        b_init = nn.initializers.zeros if self.init_scheme == "normal" else torch_uniform(x.shape[1])
         w = self.param("w", nn.initializers.normal(TCN_KERNEL_STDDEV), (self.features, x.shape[1], 1), jnp.float32)
         b = self.param("b", b_init, (self.features,), jnp.float32)
         return ops.causal_conv1d(x, w.astype(x.dtype), b.astype(x.dtype))

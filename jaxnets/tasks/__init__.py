@@ -6,7 +6,7 @@ model-selection rule); see :mod:`jaxnets.train.task`. Importing this package reg
 * ``toy_reverse`` -- :mod:`jaxnets.tasks.toy_reverse` (reverse a digit string, greedy decoding)
 """
 
-from jaxnets.tasks import classification  # noqa: F401  (registration)
+from jaxnets.tasks import classification, toy_boxes, toy_reverse  # noqa: F401  (registration)
 from jaxnets.tasks.classification import ClassificationTask, make_classification
 
 __all__ = ["ClassificationTask", "make_classification"]

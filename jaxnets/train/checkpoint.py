@@ -78,6 +78,19 @@ class Checkpoints:
         )
         self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=(STATE, META))
         self._newest_meta: dict | None = None  # meta of the newest save of this process
+        if not read_only and not _is_object_store(self.directory):
+            self._remove_unfinished()
+
+    def _remove_unfinished(self) -> None:
+        """Delete ``<step>.orbax-checkpoint-tmp*`` directories: saves a crash cut short (orbax also
+        starts this in the background; doing it here means it is done before the first save)."""
+        import jax
+
+        if jax.process_index() != 0 or not self.directory.is_dir():
+            return
+        for p in self.directory.iterdir():
+            if ".orbax-checkpoint-tmp" in p.name:
+                shutil.rmtree(p, ignore_errors=True)
 
     # ---- queries -------------------------------------------------------------------------------
     def steps(self) -> list[int]:

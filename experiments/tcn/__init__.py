@@ -1,0 +1,1 @@
+"""Section 6: TCNs on Sequential / Permuted MNIST (Tables 5-6)."""
