@@ -7,7 +7,8 @@
 * every notebook executes top to bottom in a fresh Jupyter kernel (nbclient), with no error in
   any cell, and prints what it claims; its install cell does nothing where jaxnets imports.
 
-The notebooks execute concurrently (one kernel each), once per session.
+The notebooks execute concurrently (one kernel each), once per module.  Needs nbclient, nbformat
+and ipykernel (the ``test`` extra).
 """
 
 import importlib.util
@@ -16,9 +17,6 @@ import pathlib
 import re
 
 import pytest
-
-pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 COLAB = ROOT / "colab"
