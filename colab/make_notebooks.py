@@ -386,6 +386,19 @@ def kernel_env() -> dict:
     return env
 
 
+def _coalesce_streams(outputs: list) -> list:
+    """Merge consecutive writes to one stream (how a print splits into outputs depends on timing)."""
+    merged = []
+    for o in outputs:
+        if o["output_type"] == "stream" and merged and merged[-1]["output_type"] == "stream" \
+                and merged[-1]["name"] == o["name"]:
+            text = "".join(merged[-1]["text"]) + "".join(o["text"])
+            merged[-1]["text"] = text.splitlines(keepends=True)
+        else:
+            merged.append(o)
+    return merged
+
+
 async def _execute(nb: dict, cwd: pathlib.Path, timeout: int) -> dict:
     import nbformat
     from nbclient import NotebookClient
@@ -395,6 +408,9 @@ async def _execute(nb: dict, cwd: pathlib.Path, timeout: int) -> dict:
                             resources={"metadata": {"path": str(cwd)}})
     await client.async_execute(env=kernel_env())
     out = json.loads(nbformat.writes(node))  # sources and texts as lists of lines again
+    for c in out["cells"]:
+        if c["cell_type"] == "code":
+            c["outputs"] = _coalesce_streams(c["outputs"])
     out["metadata"] = nb["metadata"]  # nbclient adds the kernel's language_info; keep the file stable
     return out
 

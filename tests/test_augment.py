@@ -1,12 +1,13 @@
-"""Training-image augmentation (jaxnets.train.augment): what each transform does, and its config."""
+"""Training augmentation (jaxnets.data.transforms): what each transform does to images and boxes, and its config."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnets.config import ConfigError, apply_overrides, mnist_base
-from jaxnets.train.augment import check_augment, make_augment, random_hflip, random_shift
+from experiments.mnist.common import mnist_base
+from jaxnets.config import ConfigError, apply_overrides
+from jaxnets.data.transforms import check_augment, make_augment, random_hflip, random_shift
 
 
 def _images(r=32, c=2, h=7, w=9, seed=0):
@@ -86,9 +87,34 @@ def test_bad_augment_fields_name_the_field(spec, message):
         check_augment(spec, (1, 28, 28))
 
 
-def test_augment_refused_for_pixel_sequences():
-    with pytest.raises(ValueError, match="data.sequence"):
-        check_augment({"hflip": True}, (1, 28, 28), sequence=True)
+def test_augment_refused_for_pixel_sequences(tmp_path, capsys):
+    from jaxnets import cli
+
+    rc = cli.main(["train", "experiments/tcn/seqmnist_single_cpu.py", "--smoke", "--workdir", str(tmp_path),
+                   "--set", "data.augment.hflip=True", "--no-progress"])
+    assert rc == 2 and "cannot be combined with data.sequence" in capsys.readouterr().err
+
+
+def test_boxes_move_with_their_pixels():
+    """A flip or a shift maps a box onto the pixels it covered: the box of a bright square stays on it."""
+    r, s = 64, 12
+    rng = np.random.default_rng(0)
+    images = np.zeros((r, 1, s, s), np.uint8)
+    boxes = np.zeros((r, 4), np.float32)
+    for i in range(r):
+        x, y, w = rng.integers(0, 8), rng.integers(0, 8), rng.integers(2, 5)
+        images[i, 0, y : y + w, x : x + w] = 255
+        boxes[i] = (x, y, x + w, y + w)
+    batch = {"image": jnp.asarray(images), "box": jnp.asarray(boxes), "label": jnp.arange(r)}
+    out = make_augment({"hflip": True, "max_shift": 2})(jax.random.key(1), batch)
+    assert np.array_equal(np.asarray(out["label"]), np.arange(r))  # other fields untouched
+    moved = 0
+    for img, box, before in zip(np.asarray(out["image"]), np.asarray(out["box"]), boxes):
+        ys, xs = np.nonzero(img[0])
+        x1, y1, x2, y2 = box.astype(int)
+        assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x1, y1, x2, y2)  # the box is the square's extent
+        moved += not np.array_equal(box, before)
+    assert moved > r // 2
 
 
 def test_augment_overrides_from_the_command_line():
@@ -106,23 +132,25 @@ def test_train_step_trains_on_the_augmented_batch():
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
     import _tiny_model as tiny
 
-    from jaxnets.train import create_train_state, make_mesh, make_optimizer, make_train_step, shard_batch
-    from jaxnets.train.augment import AUGMENT_STREAM
+    from jaxnets.train import TRANSFORM_STREAM, create_train_state, init_rngs, make_mesh, make_optimizer
+    from jaxnets.train import make_train_step, shard_batch
 
-    config = mnist_base()
-    model, data, mesh = tiny.TinyNet(), tiny.random_digits(), make_mesh()
+    config, mesh = mnist_base(), make_mesh()
+    config.batch_size = 8
     tx, schedule = make_optimizer(config)
-    state = create_train_state(model, tx, 0, (1, 8, 8))
-    images, labels = tiny.batch_at_step(data.train, 8, 0, 0)
-    aug = make_augment({"hflip": True, "max_shift": 1})
-    plain = make_train_step(model, tx, schedule, mesh, donate=False)
-    augmented = make_train_step(model, tx, schedule, mesh, augment=aug, donate=False)
-    _, m_aug = augmented(state, *shard_batch((images, labels), mesh))
-    _, m_plain = plain(state, *shard_batch((images, labels), mesh))
+    plain_task = tiny.make_task(config, mesh)
+    config.data.augment.hflip, config.data.augment.max_shift = True, 1
+    aug_task = tiny.make_task(config, mesh)
+    state = create_train_state(plain_task.init(init_rngs(0), plain_task.example_batch()), tx, 0)
+    batch = plain_task.train_data.batch_at_step(0)
+    plain = make_train_step(plain_task, tx, mesh, schedule=schedule, donate=False)
+    augmented = make_train_step(aug_task, tx, mesh, schedule=schedule, donate=False)
+    _, m_aug = augmented(state, shard_batch(batch, mesh))
+    _, m_plain = plain(state, shard_batch(batch, mesh))
     # the images the augmented step saw: the step-0 key of the state's stream
-    key = jax.random.fold_in(jax.random.fold_in(state.rng, 0), AUGMENT_STREAM)
-    seen = np.asarray(aug(key, jnp.asarray(images)))
-    assert not np.array_equal(seen, images)
-    _, m_seen = plain(state, *shard_batch((seen, labels), mesh))
+    key = jax.random.fold_in(jax.random.fold_in(state.rng, 0), TRANSFORM_STREAM)
+    seen = jax.device_get(aug_task.train_data.device_transform(key, {k: jnp.asarray(v) for k, v in batch.items()}))
+    assert not np.array_equal(seen["image"], batch["image"])
+    _, m_seen = plain(state, shard_batch(seen, mesh))
     np.testing.assert_allclose(float(m_aug["loss"]), float(m_seen["loss"]), rtol=1e-6)
     assert float(m_aug["loss"]) != float(m_plain["loss"])

@@ -46,7 +46,7 @@ from etils import epath
 from tensorflow_datasets.core import utils as tfds_utils
 
 from jaxnets.data.errors import DataError
-from jaxnets.data.idx import find_idx_pair, read_idx_pair
+from jaxnets.data.idx import find_idx_pair, read_idx, read_idx_pair
 
 IMAGE_SHAPE = (28, 28, 1)  # (H, W, C)
 NUM_CLASSES = 10
@@ -178,6 +178,9 @@ class IdxDigits(_LocalBuilder):
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing is downloaded
         self.info.metadata["source"] = self.source_fingerprint()
+        for images_path, labels_path in self.source_files().values():  # tfds cannot write an empty split
+            if len(read_idx(images_path, "images")) == 0:
+                raise DataError(f"{images_path}: holds no images (an IDX file with a count of 0)")
         return {
             split: self._generate_examples(images_path, labels_path)
             for split, (images_path, labels_path) in self.source_files().items()

@@ -293,8 +293,12 @@ def load_digits(
     else:
         images, labels = splits["train"]
         n = len(images)
+        if n == 0:
+            raise DataError(f"{source}: the training split has no examples")
         if not 0 <= validation_size < n:
-            raise ValueError(f"validation_size must be in [0, {n}), got {validation_size}")
+            raise DataError(
+                f"data.validation_size={validation_size}: must be in [0, {n}) (the training examples of {source})"
+            )
         perm = np.random.default_rng(seed).permutation(n)
         held, kept = np.sort(perm[:validation_size]), np.sort(perm[validation_size:])
         train, validation = (images[kept], labels[kept]), (images[held], labels[held])

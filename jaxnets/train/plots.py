@@ -1,6 +1,6 @@
 """Curves of every logged metric from ``metrics.jsonl`` (Figure 13 of the paper for classification).
 
-One panel per metric name found in the records (``loss``, ``accuracy``, a detector's ``ap_hard``,
+One panel per metric name found in the records (``loss``, whatever a task logs: a detector's ``ap_hard``,
 a captioner's ``bleu4`` ...), each with the train series and every evaluator's series
 against iterations; ``lr``, ``examples_per_sec`` and ``walltime`` are not plotted.
 """
@@ -32,9 +32,9 @@ def _series(records: list[dict], split: str, key: str) -> tuple[list[int], list[
 
 
 def metric_names(records: list[dict]) -> list[str]:
-    """The plottable metric names, ``loss`` first, then ``accuracy``, then alphabetical."""
-    names = {k for r in records for k, v in r.items() if k not in NOT_PLOTTED and isinstance(v, (int, float))}
-    return sorted(names, key=lambda k: (k != "loss", k != "accuracy", k))
+    """The plottable metric names, ``loss`` first, then in the order they were first logged."""
+    names = dict.fromkeys(k for r in records for k, v in r.items() if k not in NOT_PLOTTED and isinstance(v, (int, float)))
+    return sorted(names, key=lambda k: k != "loss")  # stable: first-logged order otherwise
 
 
 def plot_metrics(metrics_path, out_path=None, *, title: str = "") -> pathlib.Path:

@@ -1,3 +1,6 @@
+# Recorded the references of tests/test_port.py: run from the repository root at commit efaa238,
+#   python tests/data/make_port_reference.py > tests/data/port_reference.json
+# (this script uses that commit's API: jaxnets.config.smoke_config, restore_latest, ...).
 """Records the bit-for-bit port references (run on the pre-driver code, commit efaa238)."""
 import hashlib, json, sys, tempfile, pathlib
 import jax, numpy as np
