@@ -7,8 +7,13 @@ import pytest
 
 
 from jaxnets import layers
-from jaxnets.config import mnist_base
-from jaxnets.models import MnistCNN, MnistFFN, build_model, init_variables, param_report, variable_shapes
+from experiments.mnist.common import mnist_base
+from jaxnets.models import MnistCNN, MnistFFN, build_model, param_report, variable_shapes
+
+
+def init_variables(model, seed: int = 0, batch: int = 2):
+    x = jax.numpy.zeros((batch, 1, 28, 28), jax.numpy.float32)
+    return jax.jit(model.init, static_argnames="train")(jax.random.PRNGKey(seed), x, train=False)
 
 
 def _model_config(name, grad="custom"):

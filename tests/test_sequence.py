@@ -22,7 +22,7 @@ from jax.experimental.compilation_cache import compilation_cache
 
 import jaxnets.data.sequence as sequence
 import jaxnets.train.loop as loop
-from jaxnets.config import load_config, smoke_config
+from jaxnets.config import load_config
 from jaxnets.data import (
     Digits,
     SequenceMismatch,
@@ -34,18 +34,20 @@ from jaxnets.data import (
 )
 from jaxnets.models import build_model, model_receptive_field
 from jaxnets.train import (
+    ResumeMismatch,
     create_train_state,
+    init_rngs,
     make_mesh,
     make_optimizer,
     read_metrics,
     replicated,
     restore_best,
-    restore_latest,
+    restore_step,
     train_and_evaluate,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TCN_CONFIGS = sorted((ROOT / "experiments" / "tcn").glob("*.py"))
+TCN_CONFIGS = sorted(p for p in (ROOT / "experiments" / "tcn").glob("*.py") if p.stem not in ("common", "__init__"))
 
 
 def _digits(n_train=64, n_val=24, n_test=24, seed=0) -> Digits:
@@ -131,13 +133,14 @@ def test_check_refuses_another_permutation_kind_or_length():
 
 
 def test_pixel_standardisation_is_opt_in():
-    from jaxnets.config import mnist_base, tcn_base
-    from jaxnets.train.step import _scale, normalization
+    from experiments.mnist.common import mnist_base
+    from experiments.tcn.common import tcn_base
+    from jaxnets.tasks.classification import normalization, scale as _scale
 
-    assert normalization(mnist_base()) is None  # section 4: pixels in [0, 1], unchanged
-    assert normalization(tcn_base()) == (0.1307, 0.3081)
+    assert normalization(mnist_base().data) is None  # section 4: pixels in [0, 1], unchanged
+    assert normalization(tcn_base().data) == (0.1307, 0.3081)
     x = np.array([[0, 255]], np.uint8)
-    np.testing.assert_allclose(_scale(x), [[0.0, 1.0]])
+    np.testing.assert_allclose(_scale(x, None), [[0.0, 1.0]])
     np.testing.assert_allclose(_scale(x, (0.5, 0.25)), [[-2.0, 2.0]])
 
 
@@ -233,75 +236,71 @@ def data_dir(tmp_path_factory):
 def smoke_runs(tmp_path_factory, data_dir):
     runs = {}
     for block, name in SMOKE.items():
-        config = smoke_config(load_config(ROOT / "experiments" / "tcn" / f"{name}.py"))
+        config = load_config(ROOT / "experiments" / "tcn" / f"{name}.py", smoke=True)
         config.data.data_dir = data_dir
         workdir = tmp_path_factory.mktemp(name)
         runs[block] = (config, workdir, train_and_evaluate(config, workdir, progress=False))
     return runs
 
 
-def _leaves(state):
-    return jax.tree_util.tree_leaves((state.params, state.batch_stats, state.opt_state, state.rng))
-
-
 def _target(config):
+    from jaxnets.registry import build_task
+
+    mesh = make_mesh()
+    task = build_task(config, mesh)
     tx, _ = make_optimizer(config)
-    size = config.data.image_size
-    model, mesh = build_model(config.model), make_mesh()
-    # the trainer's own program (a persistent-cache hit): a fresh state, replicated
-    fresh = lambda: create_train_state(model, tx, config.seed, (1, size, size))  # noqa: E731
+    fresh = lambda: create_train_state(task.init(init_rngs(config.seed), task.example_batch()), tx, config.seed)  # noqa: E731
     return jax.jit(fresh, out_shardings=replicated(mesh))()
+
+
+def _leaves(state):
+    return jax.tree_util.tree_leaves((state.params, state.model_state, state.opt_state, state.rng))
 
 
 def test_smoke_form_of_one_config_per_block_type_runs_end_to_end(smoke_runs):
     for block, (config, workdir, summary) in smoke_runs.items():
         assert config.model.block == block and config.model.num_blocks == 2 and config.data.image_size == 7
-        assert summary["num_steps"] == config.num_steps and np.isfinite(summary["test_loss"])
-        assert "bundled MNIST sample" in summary["data_source"] and "49 steps" in summary["data_source"]
+        assert summary["num_steps"] == config.num_steps and np.isfinite(summary["evaluations"]["test"]["loss"])
+        assert "bundled MNIST sample" in summary["data"] and "49 steps" in summary["data"]
         assert (workdir / "summary.json").is_file() and (workdir / "curves.png").is_file()
         splits = {r["split"] for r in read_metrics(workdir / "metrics.jsonl")}
         assert {"train", "validation", "test"} <= splits
         state, meta = restore_best(workdir, _target(config))
-        assert state.batch_stats == {}  # the TCN has no batch-norm statistics
-        assert meta["sequence"]["length"] == 49
-    assert (smoke_runs["double"][1] / "permutation.npy").is_file()
-    assert not (smoke_runs["single"][1] / "permutation.npy").exists()
+        assert state.model_state == {}  # the TCN has no batch-norm statistics
+        assert meta["data"]["transform"]["sequence"]["length"] == 49
 
 
 def test_tcn_without_batch_stats_resumes_exactly_and_keeps_its_permutation(smoke_runs, tmp_path, monkeypatch):
     config, straight_dir, straight = smoke_runs["double"]  # Permuted MNIST, Double blocks
-    real = loop._batch_fn()
 
-    class Interrupted(Exception):
+    class Killed(BaseException):
         pass
 
-    def crashing(split, batch_size, seed, step):
-        if step == 4:  # after 4 updates; the latest checkpoint is step 3
-            raise Interrupted
-        return real(split, batch_size, seed, step)
+    def crash(where, step):
+        if (where, step) == ("step", 4):
+            raise Killed
 
-    monkeypatch.setattr(loop, "_batch_fn", lambda: crashing)
-    with pytest.raises(Interrupted):
+    monkeypatch.setattr(loop, "_crash_point", crash)
+    with pytest.raises(Killed):
         train_and_evaluate(config, tmp_path, progress=False)
-    monkeypatch.setattr(loop, "_batch_fn", lambda: real)
+    monkeypatch.setattr(loop, "_crash_point", lambda where, step: None)
     resumed = train_and_evaluate(config, tmp_path, resume=True, progress=False)
 
     target = _target(config)
-    assert target.batch_stats == {}
-    a, meta = restore_latest(tmp_path, target)
-    b, _ = restore_latest(straight_dir, target)
-    assert int(a.step) == config.num_steps and a.batch_stats == {}
+    assert target.model_state == {}
+    a, meta = restore_step(tmp_path, target)
+    b, _ = restore_step(straight_dir, target)
+    assert int(a.step) == config.num_steps and a.model_state == {}
     for x, y in zip(_leaves(a), _leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    for key in ("test_accuracy", "test_loss", "best_step", "validation_loss"):
+    for key in ("evaluations", "best_step"):
         assert resumed[key] == straight[key], key
-
-    # the permutation is saved beside the run and in every checkpoint, and is the config's
+    # the permutation is in every checkpoint's data fingerprint, and is the config's
     perm = pixel_permutation(config.seed, 49)
-    np.testing.assert_array_equal(np.load(tmp_path / "permutation.npy"), perm)
-    assert meta["sequence"]["permutation"] == perm.tolist() and meta["sequence"]["kind"] == "permuted"
+    saved = meta["data"]["transform"]["sequence"]
+    assert saved["permutation"] == perm.tolist() and saved["kind"] == "permuted"
     _, best_meta = restore_best(tmp_path, target)
-    assert best_meta["sequence"]["sha256"] == meta["sequence"]["sha256"]
+    assert best_meta["data"]["transform"]["sequence"]["sha256"] == saved["sha256"]
 
 
 def test_resume_with_another_permutation_or_task_is_refused(smoke_runs, tmp_path, monkeypatch):
@@ -312,10 +311,10 @@ def test_resume_with_another_permutation_or_task_is_refused(smoke_runs, tmp_path
     config.num_steps += 3  # continuing is allowed ...
     # ... but not on another permutation (as if numpy drew a different one for the same seed)
     monkeypatch.setattr(sequence, "pixel_permutation", lambda seed, n: np.arange(n, dtype=np.int32)[::-1].copy())
-    with pytest.raises(SequenceMismatch, match="different pixel permutation"):
+    with pytest.raises(ResumeMismatch, match="training data differ.*sequence.sha256"):
         train_and_evaluate(config, workdir, resume=True, progress=False)
     monkeypatch.undo()
     config.data.sequence = "sequential"  # nor on another task
-    with pytest.raises(ValueError, match="cannot resume"):
+    with pytest.raises(ResumeMismatch, match="data.sequence"):
         train_and_evaluate(config, workdir, resume=True, progress=False)
-    assert int(restore_latest(workdir, _target(config))[0].step) == config.num_steps - 3  # nothing written
+    assert int(restore_step(workdir, _target(ml_collections.ConfigDict({**config.to_dict(), "data": {**config.data.to_dict(), "sequence": "permuted"}})))[0].step) == config.num_steps - 3
