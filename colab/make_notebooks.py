@@ -68,9 +68,11 @@ if not _have_jaxnets():
     uploaded += [z for p in places if p.is_dir() for z in sorted(p.glob("jaxnets*.zip"))]
     source = str(uploaded[0]) if uploaded else f"git+{{REPO_URL}}"
     print("pip install", source)
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], capture_output=True, text=True)
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", source],
+                         capture_output=True, text=True)
     if pip.returncode != 0:
-        raise RuntimeError(f"pip install {{source}} failed (set REPO_URL, or upload a checkout):\\n{{pip.stderr[-3000:]}}")
+        raise RuntimeError(f"pip install {{source}} failed (set REPO_URL or upload a checkout):\\n"
+                           + pip.stderr[-3000:])
     # No restart: pip wrote into this interpreter's site-packages. Add a directory pip may have
     # created just now (the user site) to sys.path, reading its .pth files, and drop the import
     # system's cached directory listings so that the new package is found.
@@ -341,7 +343,6 @@ for block in ("single", "double", "radical"):
 * `python bench/tcn_streaming_vs_recompute.py` -- streaming against recomputing the prefix, 784 steps;
 * `docs/tcn_results.md` -- measured results and benchmarks."""),
 ]
-
 
 
 NOTEBOOKS = {"backprop_order4.ipynb": BACKPROP, "tcn_causal_streaming.ipynb": TCN}

@@ -60,9 +60,9 @@ def test_shift_zero_is_the_identity():
 
 def test_augment_is_a_function_of_the_key_only():
     aug = make_augment({"hflip": True, "max_shift": 2})
-    x = jnp.asarray(_images())
-    a, b = aug(jax.random.key(7), x), aug(jax.random.key(7), x)
-    c = aug(jax.random.key(8), x)
+    x = {"image": jnp.asarray(_images())}
+    a, b = aug(jax.random.key(7), x)["image"], aug(jax.random.key(7), x)["image"]
+    c = aug(jax.random.key(8), x)["image"]
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(np.asarray(a), np.asarray(c))
 

@@ -81,8 +81,8 @@ def _check_outputs(name, nb):
     """The outputs of notebook ``nb`` are complete and say what it claims."""
     cells = _code_cells(nb)
     install, rest = cells[0], cells[1:]
-    assert "import importlib.util" in "".join(install["source"]), f"{name}: first code cell is not the install cell"
-    assert install["outputs"] == [], f"{name}: the install cell did something where jaxnets imports:\n{_text(install)}"
+    assert "import importlib.util" in "".join(install["source"]), f"{name}: no install cell first"
+    assert install["outputs"] == [], f"{name}: the install cell acted where jaxnets imports:\n{_text(install)}"
     for c in cells:
         source = "".join(c["source"])
         errors = [o for o in c["outputs"] if o["output_type"] == "error"]
