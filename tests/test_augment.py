@@ -88,11 +88,13 @@ def test_bad_augment_fields_name_the_field(spec, message):
 
 
 def test_augment_refused_for_pixel_sequences(tmp_path, capsys):
-    from jaxnets import cli
+    from jaxnets.config import load_config
+    from jaxnets.train import train_and_evaluate
 
-    rc = cli.main(["train", "experiments/tcn/seqmnist_single_cpu.py", "--smoke", "--workdir", str(tmp_path),
-                   "--set", "data.augment.hflip=True", "--no-progress"])
-    assert rc == 2 and "cannot be combined with data.sequence" in capsys.readouterr().err
+    config = load_config("experiments/tcn/seqmnist_single_cpu.py", smoke=True)
+    config.data.augment = {"hflip": True}
+    with pytest.raises(ConfigError, match="cannot be combined with data.sequence"):
+        train_and_evaluate(config, tmp_path, progress=False)
 
 
 def test_boxes_move_with_their_pixels():
