@@ -55,9 +55,9 @@ def _train(args, capsys) -> tuple[int, str]:
 
 def _one_clear_error(rc: int, err: str, needle: str) -> None:
     assert rc == 2, err
-    assert "Traceback" not in err and err.strip(), err
-    assert all(line.startswith("jaxnets train: ") for line in err.strip().splitlines()), err
-    assert needle in err, err
+    assert "Traceback" not in err, err
+    ours = [line for line in err.splitlines() if line.startswith("jaxnets train: ")]  # (tfds may draw progress bars)
+    assert ours and needle in "\n".join(ours), err
 
 
 @pytest.mark.parametrize("setting,needle", BAD_SETTINGS)

@@ -397,24 +397,4 @@ def test_fashion_mnist_from_debian_package(fashion_data_dir):
 # --------------------------------------------------------------------------- batch order
 
 
-def test_epoch_batches_and_batch_at_step():
-    batches = data.epoch_batches(103, 10, 7, 0)
-    assert batches.shape == (10, 10) and len(set(batches.ravel().tolist())) == 100
-    assert not batches.flags.writeable
-    expected = np.random.default_rng((7, 0)).permutation(103)[:100].reshape(10, 10)
-    np.testing.assert_array_equal(batches, expected)
-    assert not np.array_equal(batches, data.epoch_batches(103, 10, 7, 1))
-    assert not np.array_equal(batches, data.epoch_batches(103, 10, 8, 0))
-
-    split = data.Split(images=tagged_images(0, 103)[:, None], labels=np.arange(103, dtype=np.int32))
-    run = [data.batch_at_step(split, 10, 7, t) for t in range(25)]
-    np.testing.assert_array_equal(run[3][1], batches[3])
-    np.testing.assert_array_equal(tags(run[3][0]), batches[3])
-    np.testing.assert_array_equal(run[12][1], data.epoch_batches(103, 10, 7, 1)[2])
-    data.epoch_batches.cache_clear()  # a "resumed" run recomputes from (seed, step) alone
-    for t in (24, 13, 0, 17):
-        images, labels = data.batch_at_step(split, 10, 7, t)
-        np.testing.assert_array_equal(labels, run[t][1])
-        np.testing.assert_array_equal(images, run[t][0])
-    with pytest.raises(ValueError):
-        data.batch_at_step(split, 104, 7, 0)
+# the batch order (ArraySource, IndexedSource): tests/test_streaming.py

@@ -23,7 +23,8 @@ def mnist_base() -> ml_collections.ConfigDict:
             idx_dir="",  # directory of IDX files given on the command line
             validation_size=5000,  # held out of training as in the paper (5,000 of 60,000)
             limit=0,  # if > 0, keep only this many examples per split (smoke runs)
-            # training-image augmentation (not in the paper; off): jaxnets.train.augment
+            streaming=False,  # True: read training batches by index from the prepared split (jaxnets.data.batches)
+            # training-image augmentation (not in the paper; off): jaxnets.data.transforms
             augment=ml_collections.ConfigDict(dict(hflip=False, max_shift=0)),
         )
     )

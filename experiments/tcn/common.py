@@ -38,6 +38,7 @@ def tcn_base() -> ml_collections.ConfigDict:
             idx_dir="",
             validation_size=5000,
             limit=0,
+            streaming=False,  # True: read training batches by index from the prepared split (jaxnets.data.batches)
             sequence="sequential",  # "sequential" (SeqMNIST) | "permuted" (PMNIST); see jaxnets.data.sequence
             image_size=28,  # 28 -> 784 steps; a divisor of 28 shrinks the images (CPU runs only)
             normalize=(0.1307, 0.3081),  # pixels standardised with MNIST's mean/std, as the original TCN

@@ -16,16 +16,16 @@ The contract (:class:`DataSource`) the training driver reads:
     pixels (:mod:`jaxnets.data.transforms`).
 
 Two implementations: :class:`ArraySource` (arrays in memory: the digit sets) and
-:class:`IndexedSource` (examples read by index from a random-access reader -- a tfds
+:class:`IndexedSource` (examples read by index from a random-access store -- a tfds
 array_record data source -- and decoded per batch, so a data set of large images never has to
-fit in memory). :func:`eval_batches` walks any split in order with a padding mask.
+fit in memory; ``data.streaming=True`` trains the digit sets this way, with the same batches). :func:`eval_batches` walks any split in order with a padding mask.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -111,34 +111,33 @@ class ArraySource:
 
 
 class IndexedSource:
-    """Batches read by index from ``reader`` (``len`` and ``__getitems__`` or ``__getitem__``,
-    e.g. ``builder.as_data_source(split)``) and turned into arrays by ``decode(records) -> Batch``.
+    """Batches read by index: ``read(indices) -> Batch`` decodes examples ``indices`` (int array)
+    of a random-access store -- e.g. records of a tfds array_record split via
+    ``builder.as_data_source`` -- so only the examples of the current batch are ever in memory.
 
-    ``identity`` describes the stored data (name, version, split, file checksums); the digest of
-    the examples themselves is not taken (that would read them all).
+    ``identity`` describes the stored data (name, version, split, which examples); the content
+    is not digested (that would read it all). ``host_transform(batch) -> batch`` runs on each
+    batch after decoding (e.g. the pixel-sequence transform).
     """
 
-    def __init__(self, reader: Sequence, decode: Callable[[list], Batch], batch_size: int, seed: int, *,
-                 identity: dict, summary: str = "", device_transform=None, transform_description: Any = None):
-        self.reader, self.decode = reader, decode
-        self.batch_size, self.seed, self.num_examples = int(batch_size), int(seed), len(reader)
+    def __init__(self, read: Callable[[np.ndarray], Batch], num_examples: int, batch_size: int, seed: int, *,
+                 identity: dict, summary: str = "", host_transform=None, device_transform=None,
+                 transform_description: Any = None):
+        self.read, self.num_examples = read, int(num_examples)
+        self.batch_size, self.seed = int(batch_size), int(seed)
         if not 1 <= self.batch_size <= self.num_examples:
             raise ValueError(f"batch_size={batch_size}: must be in [1, {self.num_examples}] (the examples of the split)")
         self.identity, self.summary = identity, summary
+        self.host_transform = host_transform
         self.device_transform = device_transform
         self.transform_description = transform_description
 
     def __len__(self) -> int:
         return self.num_examples
 
-    def read(self, indices: Sequence[int]) -> Batch:
-        indices = [int(i) for i in indices]
-        getitems = getattr(self.reader, "__getitems__", None)
-        records = getitems(indices) if getitems else [self.reader[i] for i in indices]
-        return self.decode(list(records))
-
     def batch_at_step(self, step: int) -> Batch:
-        return self.read(batch_indices(self.num_examples, self.batch_size, self.seed, step))
+        batch = self.read(batch_indices(self.num_examples, self.batch_size, self.seed, step))
+        return batch if self.host_transform is None else self.host_transform(batch)
 
     def describe(self) -> dict:
         return {"kind": "indexed", "examples": self.num_examples, "identity": self.identity,

@@ -42,6 +42,7 @@ Batch order: :mod:`jaxnets.data.batches` (the batch at global step ``t`` is a pu
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import logging
 import os
@@ -85,7 +86,7 @@ class Split:
 class Digits:
     """A digit-like dataset; ``source`` says in words where it was read from."""
 
-    train: Split
+    train: Split | StreamedSplit
     validation: Split
     test: Split
     source: str
@@ -118,24 +119,25 @@ def _tfrecord_records(path: epath.Path) -> list[bytes]:
     return records
 
 
-def _raw_records(builder: tfds.core.DatasetBuilder, split: str) -> list[bytes]:
-    """Serialized ``tf.train.Example`` s of ``split``, in stored order."""
+def _raw_records(builder: tfds.core.DatasetBuilder, split: str, indices: np.ndarray | None = None) -> list[bytes]:
+    """Serialized ``tf.train.Example`` s of ``split`` (those at ``indices``, else all), in stored order."""
     info = builder.info
     n = info.splits[split].num_examples
     if info.file_format == tfds.core.FileFormat.ARRAY_RECORD:
         raw = tfds.decode.DeserializeMethod.RAW_BYTES
         source = builder.as_data_source(split, deserialize_method=raw)
-        records = source.__getitems__(list(range(len(source))))  # one batched read
-    elif info.file_format in (None, tfds.core.FileFormat.TFRECORD):
+        wanted = list(range(len(source))) if indices is None else [int(i) for i in indices]
+        records = source.__getitems__(wanted)  # one batched read
+        if indices is None and len(records) != n:
+            raise DataError(f"{builder.data_dir}: split {split} has {len(records)} records, dataset_info says {n}")
+        return list(records)
+    if info.file_format in (None, tfds.core.FileFormat.TFRECORD):
         shards = info.splits[split].filepaths
         records = [r for p in shards for r in _tfrecord_records(epath.Path(p))]
-    else:
-        raise DataError(f"{builder.data_dir}: cannot read {info.file_format} without TensorFlow")
-    if len(records) != n:
-        raise DataError(
-            f"{builder.data_dir}: split {split} has {len(records)} records, dataset_info says {n}"
-        )
-    return records
+        if len(records) != n:
+            raise DataError(f"{builder.data_dir}: split {split} has {len(records)} records, dataset_info says {n}")
+        return records if indices is None else [records[int(i)] for i in indices]
+    raise DataError(f"{builder.data_dir}: cannot read {info.file_format} without TensorFlow")
 
 
 def _decode_png(png: bytes, where: str) -> np.ndarray:
@@ -144,6 +146,42 @@ def _decode_png(png: bytes, where: str) -> np.ndarray:
         if image.mode != "L":
             raise DataError(f"{where}: expected 8-bit grayscale PNGs, found mode {image.mode}")
         return np.asarray(image)
+
+
+class SplitReader:
+    """Random access to one prepared split of a digit builder: ``read(indices)`` decodes those
+    examples only. ``len`` is the split's size."""
+
+    def __init__(self, builder: tfds.core.DatasetBuilder, split: str):
+        self.builder, self.split = builder, split
+        self.where = f"{builder.data_dir} ({split})"
+        image_feature = builder.info.features["image"]
+        self.ours = isinstance(builder, (builders.IdxDigits, builders.MnistSample))
+        if not self.ours and not isinstance(image_feature, tfds.features.Image):
+            raise DataError(f"{self.where}: unexpected image feature {type(image_feature).__name__}")
+
+    def __len__(self) -> int:
+        return int(self.builder.info.splits[self.split].num_examples)
+
+    def read(self, indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """images uint8 (N, 28, 28, 1) NHWC and labels int32 (N,) of ``indices`` (default: all)."""
+        records = _raw_records(self.builder, self.split, indices)
+        n = len(records)
+        images, labels = np.empty((n, *builders.IMAGE_SHAPE), np.uint8), np.empty(n, np.int32)
+        for i, record in enumerate(records):
+            feature = tf_example_pb2.Example.FromString(record).features.feature
+            data = feature["image"].bytes_list.value[0]
+            if self.ours:
+                images[i] = np.frombuffer(data, np.uint8).reshape(builders.IMAGE_SHAPE)
+            else:
+                image = _decode_png(data, self.where)
+                if image.shape != builders.IMAGE_SHAPE[:2]:
+                    raise DataError(f"{self.where}: images are {image.shape}, expected (28, 28)")
+                images[i, :, :, 0] = image
+            labels[i] = feature["label"].int64_list.value[0]
+        if n and not 0 <= labels.min() <= labels.max() < builders.NUM_CLASSES:
+            raise DataError(f"{self.where}: labels outside [0, {builders.NUM_CLASSES})")
+        return images, labels
 
 
 def read_split(builder: tfds.core.DatasetBuilder, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -155,26 +193,29 @@ def read_split(builder: tfds.core.DatasetBuilder, split: str) -> tuple[np.ndarra
     ``deserialize_example_np`` gives the same arrays, without TensorFlow too, but about 1.5x
     slower (its per-example feature machinery).
     """
-    where = f"{builder.data_dir} ({split})"
-    image_feature = builder.info.features["image"]
-    ours = isinstance(builder, (builders.IdxDigits, builders.MnistSample))
-    if not ours and not isinstance(image_feature, tfds.features.Image):
-        raise DataError(f"{where}: unexpected image feature {type(image_feature).__name__}")
-    records = _raw_records(builder, split)
-    n = len(records)
-    images, labels = np.empty((n, *builders.IMAGE_SHAPE), np.uint8), np.empty(n, np.int32)
-    for i, record in enumerate(records):
-        feature = tf_example_pb2.Example.FromString(record).features.feature
-        data = feature["image"].bytes_list.value[0]
-        if ours:
-            images[i] = np.frombuffer(data, np.uint8).reshape(builders.IMAGE_SHAPE)
-        else:
-            image = _decode_png(data, where)
-            if image.shape != builders.IMAGE_SHAPE[:2]:
-                raise DataError(f"{where}: images are {image.shape}, expected (28, 28)")
-            images[i, :, :, 0] = image
-        labels[i] = feature["label"].int64_list.value[0]
-    return images, labels
+    return SplitReader(builder, split).read()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StreamedSplit:
+    """A split left on disk: examples ``indices`` of ``reader``'s split, read a batch at a time."""
+
+    reader: SplitReader
+    indices: np.ndarray  # int (N,), positions in the stored split
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def read(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """``{"image": uint8 (R, 1, 28, 28), "label": int32 (R,)}`` of split positions ``positions``."""
+        images, labels = self.reader.read(self.indices[np.asarray(positions)])
+        return {"image": np.ascontiguousarray(images.transpose(0, 3, 1, 2)), "label": labels}
+
+    def identity(self) -> dict:
+        info = self.reader.builder.info
+        digest = hashlib.sha256(np.ascontiguousarray(self.indices, np.int64).tobytes()).hexdigest()[:16]
+        return {"dataset": info.full_name, "split": self.reader.split, "stored_examples": len(self.reader),
+                "indices_sha256": digest}
 
 
 # --------------------------------------------------------------------------- finding sources
@@ -196,8 +237,9 @@ def _standard_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder | No
     return tfds.builder_from_directory(str(newest))
 
 
-def _read_all(builder: tfds.core.DatasetBuilder) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {split: read_split(builder, split) for split in builder.info.splits}
+def _read_all(builder: tfds.core.DatasetBuilder) -> dict[str, SplitReader]:
+    """A reader per split (nothing is read yet)."""
+    return {split: SplitReader(builder, split) for split in builder.info.splits}
 
 
 def _from_idx(name: str, data_dir: str, idx_dir: str) -> tuple[dict[str, Any], str]:
@@ -217,6 +259,8 @@ def _find(name: str, data_dir: str, idx_dir: str) -> tuple[dict[str, Any], str]:
         where = standard.data_dir
         try:
             splits = _read_all(standard)
+            for reader in splits.values():
+                reader.read(np.arange(min(1, len(reader))))  # readable without TensorFlow?
         except Exception as e:  # an unreadable standard dataset must not hide the other sources
             log.warning("skipping tfds %s in %s: unreadable without TensorFlow: %s", name, where, e)
         else:
@@ -262,6 +306,7 @@ def load_digits(
     validation_size: int = 5000,
     limit: int = 0,
     seed: int = 0,
+    stream_train: bool = False,
 ) -> Digits:
     """Load MNIST or Fashion-MNIST as numpy train / validation / test splits.
 
@@ -274,6 +319,8 @@ def load_digits(
         bundled sample, which has a fixed 1,000-example validation split).
       limit: if > 0, keep only the first ``limit`` examples of each split.
       seed: chooses the validation examples.
+      stream_train: leave the training split on disk: ``train`` is a :class:`StreamedSplit`
+        read a batch at a time (its labels are checked as they are read).
 
     Returns:
       :class:`Digits`; each split's images are uint8 (N, 1, 28, 28), labels int32 (N,). See
@@ -287,12 +334,11 @@ def load_digits(
     data_dir = os.path.expanduser(str(data_dir)) if data_dir else builders.default_data_dir()
     idx_dir = os.path.expanduser(str(idx_dir)) if idx_dir else ""
     splits, source = _find(name, data_dir, idx_dir)
-
+    train_reader = splits["train"]
     if "validation" in splits:
-        train, validation = splits["train"], splits["validation"]
+        kept, validation = np.arange(len(train_reader)), splits["validation"].read()
     else:
-        images, labels = splits["train"]
-        n = len(images)
+        n = len(train_reader)
         if n == 0:
             raise DataError(f"{source}: the training split has no examples")
         if not 0 <= validation_size < n:
@@ -301,15 +347,15 @@ def load_digits(
             )
         perm = np.random.default_rng(seed).permutation(n)
         held, kept = np.sort(perm[:validation_size]), np.sort(perm[validation_size:])
-        train, validation = (images[kept], labels[kept]), (images[held], labels[held])
+        validation = train_reader.read(held)
         source += f"; validation: {validation_size:,} of {n:,} train examples, seed {seed}"
-    labels_all = np.concatenate([train[1], validation[1], splits["test"][1]])
-    if labels_all.size and not 0 <= labels_all.min() <= labels_all.max() < builders.NUM_CLASSES:
-        raise DataError(f"{source}: labels outside [0, {builders.NUM_CLASSES})")
+    if limit > 0:
+        kept = kept[:limit]
+    train = StreamedSplit(train_reader, kept) if stream_train else _nchw(*train_reader.read(kept), 0)
     digits = Digits(
-        train=_nchw(*train, limit),
+        train=train,
         validation=_nchw(*validation, limit),
-        test=_nchw(*splits["test"], limit),
+        test=_nchw(*splits["test"].read(), limit),
         source=source,
         num_classes=builders.NUM_CLASSES,
     )

@@ -12,7 +12,10 @@ lowest validation loss (section 4.3).
 Pixel sequences (Sequential / Permuted MNIST, section 6.3) are a host transform of the images
 (:func:`jaxnets.data.sequence_task`) whose description -- with the permutation -- is part of the
 training data's fingerprint, so a checkpoint trained on another permutation is refused on
-resume. Augmentation (``data.augment``) is the training source's device transform.
+resume. Augmentation (``data.augment``) is the training source's device transform. With
+``data.streaming = True`` the training split is not loaded: each batch is read by index from the
+prepared tfds split (an :class:`~jaxnets.data.IndexedSource`), the same examples in the same
+order as in memory (tests/test_streaming.py).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnets.config import ConfigError
-from jaxnets.data.batches import ArraySource, eval_batches
+from jaxnets.data.batches import ArraySource, IndexedSource, eval_batches
+from jaxnets.data.sources import Split
 from jaxnets.data.transforms import check_augment, make_augment
 from jaxnets.layers import get_ops
 from jaxnets.registry import TASKS, build_model
@@ -43,6 +47,7 @@ DATA_SCHEMA = [
     schema.Field("data.image_size", "int", lambda v: v >= 1 and 28 % v == 0, "a divisor of 28", required=False),
     schema.Field("data.normalize", "list", lambda v: len(v) == 2 and float(v[1]) > 0, "(mean, std) with std > 0",
                  required=False),
+    schema.Field("data.streaming", "bool", required=False),
     schema.Field("model.num_classes", "int", lambda v: v >= 2, ">= 2", required=False),
 ]
 
@@ -119,14 +124,34 @@ def normalization(data_config) -> tuple[float, float] | None:
 
 
 def _load(config):
-    """The digit splits of ``config.data``, through the pixel-sequence transform if one is set."""
+    """The digit splits of ``config.data`` through the pixel-sequence transform if one is set, and
+    that transform; with ``data.streaming`` the training split stays on disk (a StreamedSplit)."""
     from jaxnets.data import load_digits, sequence_task
 
     d = config.data
     digits = load_digits(d.name, data_dir=d.get("data_dir", ""), idx_dir=d.get("idx_dir", ""),
-                         validation_size=d.get("validation_size", 5000), limit=d.get("limit", 0), seed=config.seed)
+                         validation_size=d.get("validation_size", 5000), limit=d.get("limit", 0), seed=config.seed,
+                         stream_train=bool(d.get("streaming", False)))
     sequence = sequence_task(d, config.seed)
-    return (digits if sequence is None else sequence.apply(digits)), sequence
+    if sequence is None:
+        return digits, None
+    if isinstance(digits.train, Split):
+        return sequence.apply(digits), sequence
+    return dataclasses.replace(digits, validation=sequence.apply_split(digits.validation),
+                               test=sequence.apply_split(digits.test),
+                               source=f"{digits.source}; {sequence.summary()}"), sequence
+
+
+def _train_source(config, digits, sequence, spec) -> ArraySource | IndexedSource:
+    """The training batches: arrays in memory, or read by index from the prepared split."""
+    description = {"augment": spec, "sequence": sequence.describe() if sequence else None}
+    common = dict(summary=str(digits.source), device_transform=make_augment(spec), transform_description=description)
+    train = digits.train
+    if isinstance(train, Split):
+        return ArraySource({"image": train.images, "label": train.labels}, config.batch_size, config.seed, **common)
+    host = None if sequence is None else (lambda b: {**b, "image": sequence.apply_images(b["image"])})
+    return IndexedSource(train.read, len(train), config.batch_size, config.seed, identity=train.identity(),
+                         host_transform=host, **common)
 
 
 @TASKS.register("classification")
@@ -135,19 +160,16 @@ def make_classification(config, mesh) -> ClassificationTask:
     schema.check(config, DATA_SCHEMA)
     model = build_model(config.model)
     digits, sequence = _load(config)
-    image_shape = tuple(digits.train.images.shape[1:])
+    image_shape = tuple(digits.validation.images.shape[1:])
     try:
         spec = check_augment(config.data.get("augment", None), image_shape)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if sequence is not None and (spec["hflip"] or spec["max_shift"]):
         raise ConfigError("data.augment: applies to images; it cannot be combined with data.sequence")
-    train = {"image": digits.train.images, "label": digits.train.labels}
     if len(digits.train) < config.batch_size:
         raise ConfigError(f"batch_size={config.batch_size}: larger than the {len(digits.train)} training examples")
-    source = ArraySource(train, config.batch_size, config.seed, summary=str(digits.source),
-                         device_transform=make_augment(spec),
-                         transform_description={"augment": spec, "sequence": sequence.describe() if sequence else None})
+    source = _train_source(config, digits, sequence, spec)
     task = ClassificationTask(model=model, train_data=source, image_shape=image_shape,
                               num_classes=int(config.model.get("num_classes", 10)),
                               grad=config.model.get("grad", "custom"), normalize=normalization(config.data))
