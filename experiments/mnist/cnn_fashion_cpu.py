@@ -4,7 +4,7 @@ Paper row: Table 3, Convolutional Neural Network (paper: 99.30% on full MNIST) -
 Schedule: SGD with momentum 0.9, batch 128, learning rate 0.02 divided by 10 at 5418 and 6966
 of 7740 iterations (18 epochs of the 55,000 training images), weight decay 0.0005; best-on-validation checkpoint
 (evaluated every 430 iterations) is the one tested.
-Augmentation (not in the paper; jaxnets.train.augment): random horizontal flips and random
+Augmentation (not in the paper; jaxnets.data.transforms): random horizontal flips and random
 translations of up to 2 pixels; without it the model over-fits (README.md results). The run
 without it, 10 epochs of the same schedule: `--set data.augment.hflip=False
 --set data.augment.max_shift=0 --set num_steps=4300 --set "schedule=[[3010,0.1],[3870,0.1]]"`.
