@@ -228,3 +228,29 @@ def _all_intact(workdir: pathlib.Path) -> None:
         for step in ckpts.steps():
             state, meta = ckpts.restore(step, _good_target(_config()))  # checksum verified
             assert int(state.step) == step and np.isfinite(meta["walltime"])
+
+
+def test_cli_ctrl_c_and_full_disk_are_one_line_with_their_exit_codes(tmp_path, monkeypatch, capsys):
+    from jaxnets import cli
+
+    args = ["train", "experiments/toy/boxes.py", "--smoke", "--no-progress", "--workdir", str(tmp_path / "w")]
+
+    def ctrl_c(where, step):
+        if (where, step) == ("step", 2):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(loop, "_crash_point", ctrl_c)
+    assert cli.main(args) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stopped by SIGINT after step 2" in err[0] and "--resume" in err[0]
+
+    def disk_full(where, step):
+        if where == "save":
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(loop, "_crash_point", disk_full)
+    assert cli.main([*args, "--resume"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "intact" in err[0]
+    monkeypatch.setattr(loop, "_crash_point", lambda where, step: None)
+    assert cli.main([*args, "--resume"]) == 0  # space freed: the run finishes
