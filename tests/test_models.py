@@ -8,7 +8,7 @@ import pytest
 
 from jaxnets import layers
 from experiments.mnist.common import mnist_base
-from jaxnets.models import MnistCNN, MnistFFN, build_model, param_report, variable_shapes
+from jaxnets.models import MnistCNN, MnistFFN, build_model, param_report, predict, variable_shapes
 
 
 def init_variables(model, seed: int = 0, batch: int = 2):
@@ -43,7 +43,7 @@ def test_cnn_stage_shapes_follow_table_1():
     assert logits.shape == (3, 10)
     assert feats["stage1"].shape == (3, 64, 12, 12)
     assert feats["stage2"].shape == (3, 64, 3, 3)
-    probs = jax.jit(model.predict)(variables, x)
+    probs = jax.jit(lambda v, x: predict(model, v, x))(variables, x)
     np.testing.assert_allclose(np.asarray(probs.sum(axis=1)), 1.0, rtol=1e-6)
 
 

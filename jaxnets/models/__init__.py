@@ -12,6 +12,7 @@ from jaxnets.models.mnist import (
     param_report,
     variable_shapes,
 )
+from jaxnets.models.predict import predict
 from jaxnets.models.registry import MODELS, build_model
 from jaxnets.models.streaming import init_stream, stream_params, stream_sequence, stream_step
 from jaxnets.models.tcn import (
@@ -43,6 +44,7 @@ __all__ = [
     "init_stream",
     "model_receptive_field",
     "param_report",
+    "predict",
     "receptive_field",
     "stream_params",
     "stream_sequence",

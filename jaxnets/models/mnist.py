@@ -4,7 +4,7 @@ Both follow the paper's layer pattern "BN → convolution/dense → ReLU", with 
 feeding a softmax instead of a ReLU (section 4.2.1: "... proceeded by a ReLU activation layer,
 except the last layer which uses a softmax activation"). ``__call__`` returns the logits
 (R, 10), the input of the softmax; the loss is the fused, numerically stable
-softmax–cross-entropy (eqs 51-54), and :meth:`predict` returns the softmax probabilities.
+softmax–cross-entropy (eqs 51-54), and :func:`jaxnets.models.predict` returns the softmax probabilities.
 
 Input: x (R, 1, 28, 28), float in [0, 1], NCHW as in the paper.
 """
@@ -40,7 +40,7 @@ class MnistCNN(nn.Module):
         BN+conv+ReLU     R×64×8×8
         BN+conv+ReLU     R×64×6×6
         maxpool 2/2      R×64×3×3        -> features["stage2"]
-        BN+conv          R×10×1×1        -> logits R×10 (softmax in the loss / predict)
+        BN+conv          R×10×1×1        -> logits R×10 (softmax in the loss / models.predict)
     """
 
     num_classes: int = 10
@@ -71,10 +71,6 @@ class MnistCNN(nn.Module):
         logits = h.reshape(h.shape[0], self.num_classes)  # R×10
         return (logits, features) if return_features else logits
 
-    def predict(self, variables, x: jax.Array) -> jax.Array:
-        """Softmax probabilities (R, 10), eq (51), in inference mode."""
-        return layers.get_ops(self.grad).softmax(self.apply(variables, x, train=False))
-
 
 class MnistFFN(nn.Module):
     """Table 2: six fully connected layers (128, 128, 128, 128, 128, 10), each preceded by BN.
@@ -102,10 +98,6 @@ class MnistFFN(nn.Module):
                 h = relu(h, g)  # R×128
                 features[f"hidden{i + 1}"] = h
         return (h, features) if return_features else h
-
-    def predict(self, variables, x: jax.Array) -> jax.Array:
-        """Softmax probabilities (R, 10), eq (51), in inference mode."""
-        return layers.get_ops(self.grad).softmax(self.apply(variables, x, train=False))
 
 
 @dataclasses.dataclass(frozen=True)

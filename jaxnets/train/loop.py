@@ -35,6 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxnets.config import ConfigError
+from jaxnets.nn.modules import count_params
 from jaxnets.train import schema
 from jaxnets.train.checkpoint import Checkpoints, CorruptCheckpoint
 from jaxnets.train.interrupt import Interrupted, stop_requests
@@ -321,7 +322,7 @@ class _Run:
             "final_train_loss": _train_loss_at(records, None),
             "num_steps": self.num_steps,
             "walltime_s": self.walltime(),
-            "params": int(sum(x.size for x in jax.tree_util.tree_leaves(self.state.params))),
+            "params": count_params(self.state.params),
             "data": self.fingerprint.get("summary", ""),
             "devices": jax.device_count(),
             "device_kind": jax.devices()[0].device_kind,
