@@ -341,7 +341,7 @@ class SequenceClassifier(nn.Module):
 
     x: (R, C, H, W) images, flattened row by row to (R, C, H·W) (MNIST: (R, 1, 784)), or an
     (R, C, T) sequence.  Returns logits (R, num_classes) (the softmax is in the loss /
-    :meth:`predict`); with ``return_features=True`` also the TCN's ``{"block1": ...}``.
+    :func:`jaxnets.models.predict`); with ``return_features=True`` also the TCN's ``{"block1": ...}``.
     The permutation of Permuted MNIST is applied by the data pipeline, not here.
     Parameters live under ``"tcn"``.
     """
@@ -356,9 +356,6 @@ class SequenceClassifier(nn.Module):
         logits = y[:, :, -1]  # (R, K)
         return (logits, features) if return_features else logits
 
-    def predict(self, variables, x: jax.Array) -> jax.Array:
-        """Softmax probabilities (R, num_classes), eq (51), in inference mode."""
-        return layers.get_ops(self.tcn.grad).softmax(self.apply(variables, x, train=False))
 
 
 # ------------------------------------------------------------------------------ receptive field
