@@ -18,7 +18,7 @@ from flax import linen as nn
 from jaxnets.data.batches import ArraySource, eval_batches
 from jaxnets.data.transforms import make_augment
 from jaxnets.nn import Conv2d, Dense, relu
-from jaxnets.registry import MODELS, TASKS
+from jaxnets.registry import TASKS
 from jaxnets.train.state import variables_of
 from jaxnets.train.step import make_sum_step, sum_over_batches
 
@@ -36,7 +36,6 @@ def make_squares(n: int, size: int, seed: int, split: int) -> dict[str, np.ndarr
     return {"image": image, "box": box, "present": present.astype(np.float32)}
 
 
-@MODELS.register("toy_box_net")
 class BoxNet(nn.Module):
     """x (R, 1, S, S) in [0, 1] -> (score logit (R,), box (R, 4) in pixels): 2 convs, a dense layer."""
 
@@ -48,6 +47,11 @@ class BoxNet(nn.Module):
         h = relu(Conv2d(16, 3, stride=2, padding=1)(h))  # (R, 16, S/2, S/2)
         out = Dense(5)(h.reshape(h.shape[0], -1))  # (R, 5)
         return out[:, 0], jax.nn.sigmoid(out[:, 1:]) * self.size
+
+
+def pixels(image) -> jax.Array:
+    """uint8 (R, 1, S, S) -> float32 in [0, 1]."""
+    return jnp.asarray(image, jnp.float32) / 255.0
 
 
 def iou(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -74,10 +78,10 @@ class ToyBoxes:
         return {k: v[:1] for k, v in self.val.items()}
 
     def init(self, rngs, batch):
-        return self.model.init(rngs, batch["image"] / 255.0)
+        return self.model.init(rngs, pixels(batch["image"]))
 
     def loss_fn(self, params, model_state, batch, rng, train):
-        score, box = self.model.apply({"params": params}, batch["image"] / 255.0)
+        score, box = self.model.apply({"params": params}, pixels(batch["image"]))
         p = batch["present"]
         bce = jnp.mean(jnp.logaddexp(0.0, score) - p * score)  # logistic loss on presence
         err = jnp.abs(box - batch["box"]) / self.model.size  # (R, 4), image widths
@@ -86,7 +90,7 @@ class ToyBoxes:
         return bce + box_loss, {"box_loss": box_loss}, model_state
 
     def sums(self, state, batch):
-        score, box = self.model.apply(variables_of(state), batch["image"] / 255.0)
+        score, box = self.model.apply(variables_of(state), pixels(batch["image"]))
         pos, m = batch["present"] * batch["mask"], batch["mask"]
         overlap = iou(box, batch["box"])
         return {"iou": jnp.sum(overlap * pos), "hit": jnp.sum((overlap >= 0.5) * (score > 0) * pos),
