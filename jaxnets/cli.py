@@ -59,7 +59,20 @@ def _fail(command: str, e: BaseException, code: int) -> int:
     return code
 
 
+def _quiet_libraries() -> None:
+    """Keep orbax's / tensorstore's / asyncio's own log lines (tracebacks of their background
+    threads when a disk fills, "directory is read only" notes) off the terminal: every failure
+    they report also reaches the driver as an exception, which prints one line. ``--verbose``
+    shows them."""
+    import logging
+
+    for name in ("absl", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
 def cmd_train(args) -> int:
+    if not getattr(args, "verbose", False):
+        _quiet_libraries()
     if getattr(args, "distributed", False):
         import jax
 
@@ -80,12 +93,12 @@ def cmd_train(args) -> int:
     if config.get("paper"):
         print(f"paper: {config.paper}")
     from jaxnets.data import DataError
-    from jaxnets.train import (CorruptCheckpoint, Interrupted, NoIntactCheckpoint, ResumeMismatch, StorageError,
+    from jaxnets.train import (CorruptCheckpoint, Interrupted, ResumeMismatch, StorageError,
                                TrainingDiverged, WorkdirError, train_and_evaluate)
 
     try:
         summary = train_and_evaluate(config, str(workdir), resume=args.resume, progress=not args.no_progress)
-    except (ConfigError, DataError, WorkdirError, ResumeMismatch, NoIntactCheckpoint, CorruptCheckpoint) as e:
+    except (ConfigError, DataError, WorkdirError, ResumeMismatch, CorruptCheckpoint) as e:
         return _fail("train", e, 2)
     except (TrainingDiverged, StorageError) as e:
         return _fail("train", e, 1)
@@ -164,7 +177,7 @@ def cmd_demo(args) -> int:
         return rc
     print(f"\n== 2/2  Table-1 CNN on the bundled MNIST sample ({DEMO_CONFIG})")
     ns = argparse.Namespace(config=DEMO_CONFIG, workdir=args.workdir or "runs/demo", set=args.set,
-                            resume=False, smoke=False, no_progress=False, distributed=False)
+                            resume=False, smoke=False, no_progress=False, distributed=False, verbose=False)
     if pathlib.Path(ns.workdir).exists() and any(pathlib.Path(ns.workdir).iterdir()):
         ns.resume = True  # continue (or just re-evaluate) an earlier demo run
     return cmd_train(ns)
@@ -181,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in workdir")
     t.add_argument("--smoke", action="store_true", help="the seconds-long smoke form of the config")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--verbose", action="store_true", help="also show the libraries' own log lines (orbax, asyncio)")
     t.add_argument("--distributed", action="store_true",
                    help="call jax.distributed.initialize() first (multi-host; run on every host)")
     t.set_defaults(func=cmd_train)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import jaxnets.train.loop as loop
-from jaxnets.train import Checkpoints, Interrupted, NoIntactCheckpoint, StorageError, read_metrics
+from jaxnets.train import Checkpoints, Interrupted, StorageError, read_metrics
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from test_train import _config, baseline, run, same_run  # noqa: E402,F401  (baseline: a shared fixture)
@@ -142,7 +142,7 @@ def _flip_one_bit(step_dir: pathlib.Path) -> None:
     biggest.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage", ["flip a bit", "delete the state", "garble the metadata"])
+@pytest.mark.parametrize("damage", ["flip a bit", "delete the state", "garble the metadata", "edit the metadata"])
 def test_corrupt_newest_checkpoint_falls_back_to_an_intact_one(damage, baseline, tmp_path, monkeypatch, capsys):
     _killed_at_step(monkeypatch, tmp_path, 7)
     with Checkpoints(tmp_path, read_only=True) as ckpts:
@@ -152,10 +152,14 @@ def test_corrupt_newest_checkpoint_falls_back_to_an_intact_one(damage, baseline,
         _flip_one_bit(step_dir)
     elif damage == "delete the state":
         shutil.rmtree(step_dir / "state")
-    else:
+    elif damage == "garble the metadata":
         for p in (step_dir / "meta").rglob("*"):
             if p.is_file():
                 p.write_text("{not json")
+    else:  # valid JSON, one number changed: the metadata checksum catches it
+        (meta_file,) = [p for p in (step_dir / "meta").rglob("*") if p.is_file() and '"walltime"' in p.read_text()]
+        text = meta_file.read_text()
+        meta_file.write_text(text.replace('"walltime": ', '"walltime": 1', 1))
     summary = run(_config(), tmp_path, resume=True)
     err = capsys.readouterr().err
     assert f"checkpoint step {newest} is corrupt" in err and "Traceback" not in err
@@ -163,13 +167,49 @@ def test_corrupt_newest_checkpoint_falls_back_to_an_intact_one(damage, baseline,
     same_run(tmp_path, baseline[0], summary, baseline[1])
 
 
-def test_every_checkpoint_corrupt_is_one_clear_error(tmp_path, monkeypatch):
+def test_every_checkpoint_corrupt_restarts_from_step_0_and_ends_the_same(baseline, tmp_path, monkeypatch, capsys):
     _killed_at_step(monkeypatch, tmp_path, 7)
     for step_dir in (tmp_path / "checkpoints").iterdir():
         if step_dir.name.isdigit():
             _flip_one_bit(step_dir)
-    with pytest.raises(NoIntactCheckpoint, match="all corrupt"):
-        run(_config(), tmp_path, resume=True)
+    summary = run(_config(), tmp_path, resume=True)
+    assert "resuming from step 0" in capsys.readouterr().err
+    same_run(tmp_path, baseline[0], summary, baseline[1])
+
+
+def test_corrupt_best_checkpoint_is_not_a_dead_end(tmp_path, monkeypatch, capsys):
+    """The newest checkpoints are intact but the best one they name is not: go back further
+    (here to step 0), and still end as the uninterrupted run does."""
+    config = _config()  # a learning rate at which validation loss turns up after step 4
+    config.optimizer.learning_rate, config.eval_every, config.checkpoint_every, config.keep_checkpoints = 0.5, 1, 1, 1
+    straight = run(config, tmp_path / "straight")
+    assert straight["best_step"] == 4
+
+    def crash(where, s):
+        if (where, s) == ("step", 7):
+            raise Killed
+
+    monkeypatch.setattr(loop, "_crash_point", crash)
+    with pytest.raises(Killed):
+        run(config, tmp_path / "run")
+    monkeypatch.setattr(loop, "_crash_point", lambda where, s: None)
+    with Checkpoints(tmp_path / "run", read_only=True) as ckpts:
+        assert ckpts.steps()[0] == 4 and ckpts.steps()[-1] == 6 and ckpts.read_meta(6)["best"]["step"] == 4
+    _flip_one_bit(tmp_path / "run" / "checkpoints" / "4")
+    summary = run(config, tmp_path / "run", resume=True)
+    err = capsys.readouterr().err
+    assert "checkpoint step 4 is corrupt" in err and "resuming from step 0" in err
+    same_run(tmp_path / "run", tmp_path / "straight", summary, straight)
+
+
+def test_resume_past_num_steps_is_refused(baseline, tmp_path):
+    from jaxnets.train import ResumeMismatch
+
+    shutil.copytree(baseline[0], tmp_path / "run")
+    config = _config()
+    config.num_steps = 5
+    with pytest.raises(ResumeMismatch, match="past num_steps=5"):
+        run(config, tmp_path / "run", resume=True)
 
 
 # ---- Ctrl-C -----------------------------------------------------------------------------------
@@ -197,7 +237,7 @@ def _mount_tmpfs(path: pathlib.Path, size: str) -> bool:
 
 def test_full_disk_is_one_line_and_leaves_checkpoints_intact(tmp_path, monkeypatch):
     disk = tmp_path / "disk"
-    if _mount_tmpfs(disk, "160k"):  # a real full disk: the first checkpoint fits, later ones do not
+    if _mount_tmpfs(disk, "250k"):  # a real full disk: the first checkpoints fit, later ones do not
         try:
             with pytest.raises(StorageError, match="No space left on device") as info:
                 run(_config(), disk / "run")

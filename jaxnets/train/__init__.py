@@ -16,7 +16,7 @@ from jaxnets.train.loop import StorageError, TrainingDiverged, check_config, con
 from jaxnets.train.metrics import MetricsWriter, read_metrics
 from jaxnets.train.optim import make_optimizer, make_schedule
 from jaxnets.train.plots import plot_metrics
-from jaxnets.train.resume import NoIntactCheckpoint, ResumeMismatch
+from jaxnets.train.resume import ResumeMismatch
 from jaxnets.train.sharding import (
     DATA_AXIS,
     batch_sharding,
@@ -33,7 +33,7 @@ from jaxnets.train.workdir import WorkdirError, WorkdirNotEmpty
 
 __all__ = [
     "Checkpoints", "CorruptCheckpoint", "DATA_AXIS", "Evaluator", "Interrupted", "MetricsWriter",
-    "NoIntactCheckpoint", "ResumeMismatch", "StorageError", "TRANSFORM_STREAM", "Task", "TrainState",
+    "ResumeMismatch", "StorageError", "TRANSFORM_STREAM", "Task", "TrainState",
     "TrainingDiverged", "WorkdirError", "WorkdirNotEmpty", "batch_sharding", "check_batch_size", "check_config",
     "check_task", "config_dict", "create_train_state", "has_checkpoints", "init_rngs", "make_mesh",
     "make_optimizer", "make_schedule", "make_sum_step", "make_train_step", "plot_metrics", "process_rows",

@@ -28,10 +28,15 @@ Crash safety:
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import json
 import os
+import pathlib
 import shutil
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
@@ -39,6 +44,7 @@ from jaxnets.train.state import TrainState, tree_sha256
 
 STATE, META = "state", "meta"
 CHECKSUM = "state_sha256"
+META_CHECKSUM = "meta_sha256"
 
 
 class CorruptCheckpoint(Exception):
@@ -51,6 +57,12 @@ class CorruptCheckpoint(Exception):
 
 def _is_object_store(path: str) -> bool:
     return "://" in str(path)
+
+
+def meta_sha256(meta: dict) -> str:
+    """sha256 of the metadata's canonical JSON, without its own ``meta_sha256`` field."""
+    body = {k: v for k, v in meta.items() if k != META_CHECKSUM}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _reason(e: BaseException) -> str:
@@ -72,7 +84,7 @@ class Checkpoints:
             save_interval_steps=0 if read_only else 1,
             create=not read_only,
             read_only=read_only,
-            cleanup_tmp_directories=not read_only,
+            cleanup_tmp_directories=False,  # ours, synchronous: see _remove_unfinished
             enable_async_checkpointing=async_save,
             atomicity_options=ocp.options.AtomicityOptions(mode=mode),
         )
@@ -82,8 +94,8 @@ class Checkpoints:
             self._remove_unfinished()
 
     def _remove_unfinished(self) -> None:
-        """Delete ``<step>.orbax-checkpoint-tmp*`` directories: saves a crash cut short (orbax also
-        starts this in the background; doing it here means it is done before the first save)."""
+        """Delete ``<step>.orbax-checkpoint-tmp*`` directories: saves a crash cut short. Done here,
+        synchronously, instead of orbax's background clean-up (two clean-ups would race)."""
         import jax
 
         if jax.process_index() != 0 or not self.directory.is_dir():
@@ -97,6 +109,12 @@ class Checkpoints:
         """The finalised steps, oldest first."""
         return sorted(self.manager.all_steps())
 
+    def steps_on_disk(self) -> list[int]:
+        """The finalised step directories as the filesystem lists them now (not orbax's cache)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(int(p.name) for p in self.directory.iterdir() if p.name.isdigit())
+
     def read_meta(self, step: int) -> dict:
         """The JSON metadata of ``step``; :class:`CorruptCheckpoint` if it cannot be read."""
         try:
@@ -104,8 +122,10 @@ class Checkpoints:
             meta = dict(restored[META])
         except Exception as e:  # orbax/tensorstore/json errors of a damaged directory
             raise CorruptCheckpoint(step, f"its metadata cannot be read ({_reason(e)})") from None
-        if meta.get("step") != step or CHECKSUM not in meta:
+        if meta.get("step") != step or CHECKSUM not in meta or META_CHECKSUM not in meta:
             raise CorruptCheckpoint(step, "its metadata is incomplete")
+        if meta_sha256(meta) != meta[META_CHECKSUM]:
+            raise CorruptCheckpoint(step, "its metadata does not match the checksum saved with it")
         return meta
 
     def restore(self, step: int, target: TrainState) -> tuple[TrainState, dict]:
@@ -130,10 +150,34 @@ class Checkpoints:
         """
         self.wait()  # the previous save is on disk ...
         self.collect()  # ... so the steps it made unnecessary can go
+        self.check_space(state)
         meta = {**meta, "step": int(step), CHECKSUM: tree_sha256(state)}
+        meta = json.loads(json.dumps(meta))  # what the JSON file will hold (tuples -> lists ...)
+        meta[META_CHECKSUM] = meta_sha256(meta)
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         self.manager.save(step, args=args, force=True)
         self._newest_meta = meta
+
+    def check_space(self, state: TrainState) -> None:
+        """Raise ENOSPC *before* writing when the disk cannot hold another checkpoint.
+
+        The need is estimated from the newest step on disk (its allocated blocks), or for the first
+        save from the state's bytes plus 24 filesystem blocks of orbax metadata, with 10% to spare. Orbax
+        running out of space mid-write leaves a ``.orbax-checkpoint-tmp`` directory (removed on the
+        next start) and its background threads print tracebacks; this check avoids both in the
+        usual case of a disk that fills up slowly."""
+        if _is_object_store(self.directory):
+            return
+        steps = self.steps_on_disk()
+        if steps:
+            need = sum(p.stat().st_blocks * 512 for p in pathlib.Path(self.directory / str(steps[-1])).rglob("*"))
+        else:
+            block = os.statvfs(self.directory).f_bsize  # orbax writes ~20 small files besides the arrays
+            need = sum(int(x.nbytes) for x in jax.tree_util.tree_leaves(state)) + 24 * block
+        need = int(need * 1.1)
+        free = shutil.disk_usage(self.directory).free
+        if free < need:
+            raise OSError(errno.ENOSPC, f"No space left on device ({free:,} bytes free, a checkpoint needs about {need:,})")
 
     def collect(self) -> None:
         """Delete the steps the newest finalised one does not need (its ``keep`` and its best)."""

@@ -95,7 +95,7 @@ def train_and_evaluate(config, workdir, *, resume: bool = False, task=None, prog
     """Train ``config.task`` (or ``task``), keep the best checkpoint by its rule, evaluate it.
 
     Returns the summary also written to ``workdir/summary.json``. Raises ConfigError,
-    WorkdirError / WorkdirNotEmpty, ResumeMismatch, NoIntactCheckpoint, CorruptCheckpoint,
+    WorkdirError / WorkdirNotEmpty, ResumeMismatch, CorruptCheckpoint,
     TrainingDiverged, Interrupted, StorageError -- each with a one-line message.
     """
     mesh = make_mesh()
@@ -146,7 +146,8 @@ class _Run:
         self.state = jax.jit(init, out_shardings=replicated(self.mesh))()
         restored = (restore_newest_intact(self.ckpts, self.state, self.cfg, self.fingerprint, _notify)
                     if resume else None)
-        if restored is None:
+        if restored is None:  # a fresh run, or no usable checkpoint left: everything is redone
+            self.ckpts.drop_after(0)
             self.metrics.reset()
         else:
             self._continue_from(*restored)
@@ -169,7 +170,7 @@ class _Run:
         return self.walltime0 + time.perf_counter() - self.t0
 
     def newest_step(self) -> str:
-        steps = self.ckpts.steps()
+        steps = self.ckpts.steps_on_disk()
         return f"newest: step {steps[-1]}" if steps else "none yet"
 
     # ---- the loop ------------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 A run resumes from the newest *intact* checkpoint. Before any state is read, its metadata is
 checked against the current config and data (:class:`ResumeMismatch`, one line naming every
-changed field): a resume must not change the trajectory. What may change: ``num_steps``, the
+changed field): a resume must not change the trajectory, nor start beyond ``num_steps``. What may change: ``num_steps``, the
 logging / evaluation / checkpoint intervals, ``keep_checkpoints``, ``eval_batch_size``, the
 descriptive ``paper`` / ``expected`` fields, and any field named ``*_dir`` (where data lives;
 its content is compared through the data fingerprint instead). A checkpoint that cannot be
-read or fails its checksum is reported, moved to ``checkpoints-corrupt/`` once an older one has
-been restored, and the run goes on from that older one.
+read or fails its checksum is reported and moved to ``checkpoints-corrupt/``, and the run goes on
+from the newest checkpoint that is intact and whose best step is intact too -- or from step 0
+if none is: batches, dropout and augmentation are functions of the seed and the step, so the
+run still ends with the result an uninterrupted one gives.
 """
 
 from __future__ import annotations
@@ -23,10 +25,6 @@ FREE_KEYS = {"num_steps", "log_every", "eval_every", "checkpoint_every", "keep_c
 
 class ResumeMismatch(ValueError):
     """The config or the data differ from those the checkpoint was trained with."""
-
-
-class NoIntactCheckpoint(RuntimeError):
-    """Every checkpoint of the workdir is corrupt."""
 
 
 def _flatten(d, prefix: str = "") -> dict:
@@ -54,6 +52,9 @@ def trajectory_changes(saved: dict, current: dict) -> list[str]:
 def check_resumable(meta: dict, config: dict, fingerprint: dict) -> None:
     """Raise :class:`ResumeMismatch` if ``meta`` (of a checkpoint) is not this config's run."""
     where = f"checkpoint step {meta.get('step')}"
+    if int(meta.get("step", 0)) > int(config.get("num_steps", 0)):
+        raise ResumeMismatch(f"cannot resume from {where}: it is past num_steps={config.get('num_steps')}; "
+                             f"set num_steps >= {meta.get('step')} (or use a new workdir)")
     changed = trajectory_changes(meta.get("config", {}), config)
     if changed:
         raise ResumeMismatch(f"cannot resume from {where}: the config changes the training trajectory ({'; '.join(changed)})")
@@ -62,30 +63,44 @@ def check_resumable(meta: dict, config: dict, fingerprint: dict) -> None:
         raise ResumeMismatch(f"cannot resume from {where}: the training data differ ({'; '.join(changed)})")
 
 
+def _usable(ckpts: Checkpoints, step: int, target: TrainState, config: dict, fingerprint: dict, corrupt: set):
+    """``(state, meta)`` of ``step`` if it and the best step it names are intact; raises CorruptCheckpoint."""
+    meta = ckpts.read_meta(step)
+    check_resumable(meta, config, fingerprint)  # before any state is read
+    best = (meta.get("best") or {}).get("step")
+    if best in corrupt:
+        raise CorruptCheckpoint(int(best), "(found before)")
+    state, meta = ckpts.restore(step, target)
+    if best is not None and best != step:
+        ckpts.restore(int(best), target)  # the final evaluation will need it: check it now
+    return state, meta
+
+
 def restore_newest_intact(
     ckpts: Checkpoints, target: TrainState, config: dict, fingerprint: dict, notify: Callable[[str], None]
 ) -> tuple[TrainState, dict] | None:
-    """``(state, meta)`` of the newest intact checkpoint that is this run's, or None if there is none.
+    """``(state, meta)`` of the newest checkpoint that is intact, is this run's and whose best
+    step is intact too; None if there is none (the run starts again from step 0, which gives the
+    same result: everything is a function of the seed and the step).
 
-    Corrupt ones are skipped with a ``notify`` line each, then moved aside (not deleted).
+    Corrupt checkpoints are reported with a ``notify`` line each, then moved aside (not deleted).
     """
-    steps = ckpts.steps()
-    corrupt: list[int] = []
-    for step in reversed(steps):
-        try:
-            meta = ckpts.read_meta(step)
-            check_resumable(meta, config, fingerprint)  # before any state is read
-            state, meta = ckpts.restore(step, target)
-        except CorruptCheckpoint as e:
-            corrupt.append(step)
-            notify(f"{e}; trying an older one")
+    corrupt: set[int] = set()
+    chosen = None
+    for step in reversed(ckpts.steps()):
+        if step in corrupt:
             continue
-        for s in corrupt:
-            notify(f"checkpoint step {s} moved to {ckpts.quarantine(s)}; resuming from step {step}")
-        return state, meta
-    if corrupt:
-        raise NoIntactCheckpoint(
-            f"no intact checkpoint in {ckpts.directory}: steps {sorted(corrupt)} are all corrupt; "
-            "move the workdir away to start again"
-        )
-    return None
+        try:
+            chosen = _usable(ckpts, step, target, config, fingerprint, corrupt)
+            break
+        except CorruptCheckpoint as e:
+            if e.reason != "(found before)":
+                notify(str(e))
+            corrupt.add(e.step)
+    where = f"step {chosen[1]['step']}" if chosen else "step 0 (no usable checkpoint is left)"
+    for s in sorted(corrupt):
+        if s in ckpts.steps():
+            notify(f"checkpoint step {s} moved to {ckpts.quarantine(s)}; resuming from {where}")
+    if chosen is None and ckpts.steps():
+        notify(f"the checkpoints of {ckpts.directory} name a corrupt best step; starting again from step 0")
+    return chosen
