@@ -225,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C before training started (imports, config, data): nothing written
+        print(f"jaxnets {args.command}: interrupted before training started; nothing was written", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

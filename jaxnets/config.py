@@ -22,6 +22,10 @@ from collections.abc import Iterable
 import ml_collections
 
 
+#: The source checkout this package runs from (holds experiments/ when installed with -e).
+CHECKOUT = pathlib.Path(__file__).resolve().parents[1]
+
+
 class ConfigError(ValueError):
     """A config file or an override is malformed; the message names the file or argument."""
 
@@ -45,6 +49,9 @@ def _import(path: pathlib.Path):
         if existing is not None and pathlib.Path(getattr(existing, "__file__", "") or "").resolve() != path:
             raise ConfigError(f"{path}: module {name} is already imported from {existing.__file__}")
         return importlib.import_module(name)
+    for root in (pathlib.Path.cwd(), CHECKOUT):  # a lone config may import experiments.<part>.common
+        if (root / "experiments" / "__init__.py").is_file() and str(root) not in sys.path:
+            sys.path.append(str(root))
     name = "jaxnets_config_" + "_".join(path.with_suffix("").parts[-3:]).replace("-", "_")
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

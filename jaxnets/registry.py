@@ -60,11 +60,27 @@ def build_model(model_config) -> Any:
     """The Flax module named by ``model_config.name``, built by its registered builder."""
     import jaxnets.models  # noqa: F401  (registers the built-in models)
 
-    return MODELS.get(model_config.get("name", None), "model.name")(model_config)
+    if not hasattr(model_config, "get"):
+        raise ConfigError(f"model={model_config!r}: must be a group of fields (name, ...)")
+    builder = MODELS.get(model_config.get("name", None), "model.name")
+    try:
+        return builder(model_config)
+    except ConfigError:
+        raise
+    except ValueError as e:  # a builder's own range checks, e.g. the TCN's dropout
+        raise ConfigError(f"model: {e}") from None
 
 
 def build_task(config, mesh) -> Any:
     """The :class:`~jaxnets.train.task.Task` named by ``config.task`` for ``mesh``."""
     import jaxnets.tasks  # noqa: F401  (registers the built-in tasks)
 
-    return TASKS.get(config.get("task", None), "task")(config, mesh)
+    builder = TASKS.get(config.get("task", None), "task")
+    try:
+        return builder(config, mesh)
+    except ConfigError:
+        raise
+    except ValueError as e:  # e.g. a data source refusing a batch larger than its split
+        if type(e).__name__ != "ValueError":  # DataError and other specific errors keep their type
+            raise
+        raise ConfigError(str(e)) from None

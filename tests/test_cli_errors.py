@@ -107,3 +107,58 @@ def test_idx_files_with_too_few_images(n, validation, needle, tmp_path, capsys):
                       "--set", f"data.idx_dir={idx}", "--set", f"data.data_dir={tmp_path / 'tfds'}",
                       "--set", f"data.validation_size={validation}"], capsys)
     _one_clear_error(rc, err, needle)
+
+
+TASK_SETTINGS = [
+    ("experiments/toy/boxes.py", "data.image_size=0", "data.image_size=0"),
+    ("experiments/toy/boxes.py", "data.image_size=100000", "data.image_size=100000"),
+    ("experiments/toy/boxes.py", "data.train_size=0", "data.train_size=0"),
+    ("experiments/toy/boxes.py", "data.validation_size=0", "data.validation_size=0"),
+    ("experiments/toy/boxes.py", "batch_size=3000", "batch_size=3000"),
+    ("experiments/toy/boxes.py", "task=toy_reverse", "model.num_blocks"),
+    ("experiments/toy/reverse.py", "data.length=100000", "data.length=100000"),
+    ("experiments/toy/reverse.py", "model.channels=0", "model.channels=0"),
+    ("experiments/tcn/pmnist_single_cpu.py", "model.dropout=1.5", "dropout=1.5"),
+    ("experiments/tcn/pmnist_single_cpu.py", "model.kernel_size=0", "kernel_size"),
+    ("experiments/mnist/cnn_sample_cpu.py", "schedule=[[10,1e300]]", "beyond float32"),
+    ("experiments/mnist/cnn_sample_cpu.py", "task=toy_boxes", "data.train_size"),
+]
+
+
+@pytest.mark.parametrize("config,setting,needle", TASK_SETTINGS)
+def test_bad_task_fields_are_one_line_too(config, setting, needle, tmp_path, capsys):
+    rc, err = _train([config, "--smoke", "--workdir", str(tmp_path / "w"), "--set", setting], capsys)
+    _one_clear_error(rc, err, needle)
+
+
+def test_data_dir_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    rc, err = _train([CONFIG, "--smoke", "--workdir", str(tmp_path / "w"), "--set", f"data.data_dir={tmp_path / 'f'}"],
+                     capsys)
+    _one_clear_error(rc, err, "data")
+
+
+@pytest.mark.parametrize("damage,needle", [("metrics.jsonl is a directory", "should be a file"),
+                                           ("checkpoints is a file", "should be a directory"),
+                                           ("symlink loop", "cannot be used")])
+def test_damaged_workdir_layout_is_one_line(damage, needle, tmp_path, capsys):
+    work = tmp_path / "w"
+    if damage == "symlink loop":
+        work.symlink_to(work)
+    else:
+        work.mkdir()
+        name = damage.split()[0]
+        (work / name).mkdir() if "directory" in damage else (work / name).write_text("x")
+    rc, err = _train([CONFIG, "--smoke", "--workdir", str(work), "--resume"], capsys)
+    _one_clear_error(rc, err, needle)
+
+
+def test_lost_metrics_log_is_reported_and_the_run_finishes(tmp_path, capsys):
+    args = ["experiments/toy/boxes.py", "--smoke", "--workdir", str(tmp_path / "w")]
+    assert _train([*args, "--set", "num_steps=4"], capsys)[0] == 0
+    (tmp_path / "w" / "metrics.jsonl").unlink()
+    rc, err = _train([*args, "--resume"], capsys)
+    assert rc == 0 and "metrics.jsonl is missing" in err
+    (tmp_path / "w" / "metrics.jsonl").write_text("garbage\n\x00\x01 not json\n")
+    rc, err = _train([*args, "--resume"], capsys)
+    assert rc == 0 and "2 unreadable line(s) dropped" in err

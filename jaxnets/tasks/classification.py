@@ -129,9 +129,12 @@ def _load(config):
     from jaxnets.data import load_digits, sequence_task
 
     d = config.data
-    digits = load_digits(d.name, data_dir=d.get("data_dir", ""), idx_dir=d.get("idx_dir", ""),
-                         validation_size=d.get("validation_size", 5000), limit=d.get("limit", 0), seed=config.seed,
-                         stream_train=bool(d.get("streaming", False)))
+    try:
+        digits = load_digits(d.name, data_dir=d.get("data_dir", ""), idx_dir=d.get("idx_dir", ""),
+                             validation_size=d.get("validation_size", 5000), limit=d.get("limit", 0), seed=config.seed,
+                             stream_train=bool(d.get("streaming", False)))
+    except OSError as e:  # e.g. data.data_dir is a file
+        raise ConfigError(f"data: cannot use {e.filename or d.get('data_dir', '')}: {e.strerror or e}") from None
     sequence = sequence_task(d, config.seed)
     if sequence is None:
         return digits, None

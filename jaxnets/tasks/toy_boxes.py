@@ -19,6 +19,7 @@ from jaxnets.data.batches import ArraySource, eval_batches
 from jaxnets.data.transforms import make_augment
 from jaxnets.nn import Conv2d, Dense, relu
 from jaxnets.registry import TASKS
+from jaxnets.train import schema
 from jaxnets.train.state import variables_of
 from jaxnets.train.step import make_sum_step, sum_over_batches
 
@@ -101,8 +102,15 @@ class ToyBoxes:
         return {"iou": s["iou"] / s["pos"], "hit_rate": s["hit"] / s["pos"], "presence_accuracy": s["correct"] / s["n"]}
 
 
+SCHEMA = [schema.Field("data.train_size", "int", lambda v: v >= 1, ">= 1"),
+          schema.Field("data.validation_size", "int", lambda v: v >= 1, ">= 1"),
+          schema.Field("data.image_size", "int", lambda v: 8 <= v <= 256, "in [8, 256]"),
+          schema.Field("data.hflip", "bool")]
+
+
 @TASKS.register("toy_boxes")
 def make_toy_boxes(config, mesh) -> ToyBoxes:
+    schema.check(config, SCHEMA)
     d = config.data
     train = make_squares(d.train_size, d.image_size, config.seed, 0)
     spec = {"hflip": bool(d.hflip), "max_shift": 0}

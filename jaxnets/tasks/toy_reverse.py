@@ -19,6 +19,7 @@ import numpy as np
 from jaxnets.data.batches import ArraySource, eval_batches
 from jaxnets.models.tcn import TCN, exponential
 from jaxnets.registry import TASKS
+from jaxnets.train import schema
 from jaxnets.train.state import variables_of
 from jaxnets.train.step import make_sum_step, sum_over_batches
 
@@ -90,8 +91,17 @@ class ToyReverse:
         return {"exact_match": s["exact"] / s["n"], "token_accuracy": s["tokens"] / s["n"]}
 
 
+SCHEMA = [schema.Field("data.train_size", "int", lambda v: v >= 1, ">= 1"),
+          schema.Field("data.validation_size", "int", lambda v: v >= 1, ">= 1"),
+          schema.Field("data.length", "int", lambda v: 1 <= v <= 32, "in [1, 32]"),
+          schema.Field("model.num_blocks", "int", lambda v: 1 <= v <= 12, "in [1, 12]"),
+          schema.Field("model.channels", "int", lambda v: 1 <= v <= 1024, "in [1, 1024]"),
+          schema.Field("model.kernel_size", "int", lambda v: 2 <= v <= 16, "in [2, 16]")]
+
+
 @TASKS.register("toy_reverse")
 def make_toy_reverse(config, mesh) -> ToyReverse:
+    schema.check(config, SCHEMA)
     d, mc = config.data, config.model
     train = make_strings(d.train_size, d.length, config.seed, 0)
     source = ArraySource(train, config.batch_size, config.seed, summary=f"{len(train['tokens'])} digit strings")

@@ -48,7 +48,7 @@ from jaxnets.train.sharding import make_mesh, replicated, shard_batch
 from jaxnets.train.state import create_train_state, init_rngs, tree_all_finite
 from jaxnets.train.step import make_train_step
 from jaxnets.train.task import check_task
-from jaxnets.train.workdir import prepare_workdir, storage_error, write_json_atomic
+from jaxnets.train.workdir import WorkdirError, prepare_workdir, storage_error, write_json_atomic
 
 
 class TrainingDiverged(RuntimeError):
@@ -84,6 +84,11 @@ def config_dict(config) -> dict:
 def check_config(config, mesh) -> None:
     """The driver's fields against :data:`~jaxnets.train.schema.DRIVER_SCHEMA`, and the batch split."""
     schema.check(config, schema.DRIVER_SCHEMA)
+    peak = float(config.optimizer.learning_rate)
+    for _, factor in sorted(config.get("schedule", None) or []):
+        peak = max(peak, peak * float(factor))
+    if not math.isfinite(peak) or peak > float(np.finfo(np.float32).max):
+        raise ConfigError(f"schedule={config.schedule!r}: the learning rate reaches {peak:g}, beyond float32")
     n = mesh.devices.size
     for field in ("batch_size", "eval_batch_size"):
         if int(config[field]) % n:
@@ -115,6 +120,8 @@ def train_and_evaluate(config, workdir, *, resume: bool = False, task=None, prog
     except Exception as e:
         full = storage_error(e)
         if full is None:
+            if isinstance(e, OSError) and str(workdir) in str(getattr(e, "filename", "") or ""):
+                raise WorkdirError(f"cannot use {e.filename}: {e.strerror or e}") from None
             raise
         raise StorageError(f"cannot write to {workdir}: {full.strerror or full}; training stopped, the checkpoints "
                            f"written before ({run.newest_step()}) are intact; free space and resume") from None
@@ -162,7 +169,11 @@ class _Run:
         self.window = {k: list(v) for k, v in meta.get("log_window", {}).items()}
         self.best = meta.get("best")
         self.ckpts.drop_after(self.step0)
-        self.metrics.truncate_after(self.step0, drop_splits=tuple(self.task.final_evaluators))
+        dropped = self.metrics.truncate_after(self.step0, drop_splits=tuple(self.task.final_evaluators))
+        if dropped:
+            _notify(f"{self.metrics.path}: {dropped} unreadable line(s) dropped (not JSON events)")
+        if not self.metrics.path.exists() and self.step0:
+            _notify(f"{self.metrics.path} is missing: the events before step {self.step0} are lost, later ones are logged")
         if self.progress:
             _notify(f"resuming {self.workdir} from step {self.step0}")
 

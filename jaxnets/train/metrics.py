@@ -41,15 +41,19 @@ class MetricsWriter:
                 f.write(json.dumps(record) + "\n")
         return record
 
-    def truncate_after(self, step: int, drop_splits: tuple[str, ...] = ()) -> None:
+    def truncate_after(self, step: int, drop_splits: tuple[str, ...] = ()) -> int:
         """Drop events later than ``step`` and every event of ``drop_splits`` (the final
-        evaluation's): a resumed run redoes them. The rewrite is atomic (temp file + rename)."""
+        evaluation's): a resumed run redoes them. The rewrite is atomic (temp file + rename).
+        Returns how many unreadable lines (not JSON events) were dropped with them."""
         if not (self.enabled and self.path.exists()):
-            return
-        keep = [r for r in read_metrics(self.path) if r["step"] <= step and r["split"] not in drop_splits]
+            return 0
+        lines = [line for line in self.path.read_text(errors="replace").splitlines() if line.strip()]
+        records = read_metrics(self.path)
+        keep = [r for r in records if r["step"] <= step and r["split"] not in drop_splits]
         tmp = self.path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
         tmp.replace(self.path)
+        return len(lines) - len(records)
 
     def reset(self) -> None:
         if self.enabled and self.path.exists():
@@ -57,9 +61,13 @@ class MetricsWriter:
 
 
 def read_metrics(path) -> list[dict]:
-    """All events of a ``metrics.jsonl`` (a torn last line, from a crash mid-write, is skipped)."""
+    """All events of a ``metrics.jsonl`` (a torn last line, from a crash mid-write, and any other
+    line that is not an event are skipped; a missing file has none)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return []
     records = []
-    for line in pathlib.Path(path).read_text(errors="replace").splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         if not line.strip():
             continue
         try:

@@ -16,6 +16,11 @@ import pathlib
 from jaxnets.train.checkpoint import has_checkpoints
 
 
+#: What a run keeps in its workdir: name -> is it a directory.
+LAYOUT = {"checkpoints": True, "checkpoints-corrupt": True, "config.json": False, "metrics.jsonl": False,
+          "summary.json": False, "curves.png": False}
+
+
 class WorkdirError(Exception):
     """The workdir cannot be used (the message names it and says why)."""
 
@@ -26,9 +31,18 @@ class WorkdirNotEmpty(WorkdirError, FileExistsError):
 
 def prepare_workdir(workdir, resume: bool) -> pathlib.Path:
     """The absolute, existing, writable workdir of a run (see the module docstring)."""
-    path = pathlib.Path(workdir).expanduser().resolve()  # orbax needs absolute paths
-    if path.exists() and not path.is_dir():
+    try:
+        path = pathlib.Path(workdir).expanduser().resolve()  # orbax needs absolute paths
+        exists = path.exists()
+    except (OSError, RuntimeError) as e:  # a symlink loop, a path through a file ...
+        raise WorkdirError(f"workdir {workdir} cannot be used: {e}") from None
+    if exists and not path.is_dir():
         raise WorkdirError(f"workdir {path} is a file, not a directory")
+    for name, want_dir in LAYOUT.items():
+        p = path / name
+        if p.exists() and p.is_dir() != want_dir:
+            kind = "a directory" if want_dir else "a file"
+            raise WorkdirError(f"{p} should be {kind}; move it away (the run writes its {name} there)")
     if resume and not path.exists():
         raise WorkdirError(f"cannot resume: workdir {path} does not exist (drop --resume to start a new run)")
     if not resume and path.exists() and has_checkpoints(path):
