@@ -4,7 +4,7 @@ Paper row: none -- the paper runs section 6 on MNIST only (Tables 5-6); Sequenti
 Fashion-MNIST is the same task on the harder full Fashion-MNIST (55,000 train / 5,000
 validation / 10,000 test), through the same tfds pipeline (`apt-get install -y
 dataset-fashion-mnist`).
-Reduced scale (jaxnets.config.tcn_cpu_config): images shrunk to 14x14 (196 steps, row by row),
+Reduced scale (experiments.tcn.common.tcn_cpu_config): images shrunk to 14x14 (196 steps, row by row),
 batch 32, 1,500 iterations (less than one epoch of the 55,000 images); SGD with momentum 0.9,
 learning rate 0.001, x10 after 50 and 150 iterations (peak 0.1), /10 at 70% and 90%. Pixels are
 standardised with Fashion-MNIST's own mean / std (0.2860, 0.3530) instead of MNIST's.

@@ -6,7 +6,7 @@ paper's are compared on the same code.
 Model: the original TCN's published setting (jaxnets.models.tcn_model_config("original")): 8
 levels x 25 channels, kernel 7, exponential dilations 2^i, dropout 0.05, linear head on the last
 timestep. Optimizer: its own, Adam 2e-3 /10 halfway (after 750 of 1,500 iterations).
-Reduced scale (jaxnets.config.tcn_cpu_config): the bundled 10k MNIST sample (8,000 / 1,000 /
+Reduced scale (experiments.tcn.common.tcn_cpu_config): the bundled 10k MNIST sample (8,000 / 1,000 /
 1,000), images shrunk to 14x14 (196 steps), batch 32, 1,500 iterations.
 Command:  jaxnets train experiments/tcn/seqmnist_original_tcn_cpu.py --workdir runs/seqmnist_original_tcn_cpu
 Expected: no target (a reduced-scale run; the paper's number is above); measured results are
