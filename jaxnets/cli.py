@@ -45,7 +45,7 @@ def _print_summary(summary: dict) -> None:
             ("best_step", summary["best_step"])]
     for name, values in summary.get("evaluations", {}).items():
         for k, v in values.items():
-            shown = f"{100 * v:.2f}%" if k in ("accuracy", "exact_match", "hit_rate") else f"{v:.6g}"
+            shown = f"{100 * v:.2f}%" if k.endswith("accuracy") or k in ("exact_match", "hit_rate") else f"{v:.6g}"
             rows.append((f"{name}/{k}", shown))
     rows += [("train_loss", summary.get("train_loss")), ("params", f"{summary['params']:,}"),
              ("walltime_s", f"{summary['walltime_s']:.1f}")]

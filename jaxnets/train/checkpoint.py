@@ -59,6 +59,14 @@ def _is_object_store(path: str) -> bool:
     return "://" in str(path)
 
 
+def _barrier(name: str) -> None:
+    """Wait for every process (a no-op with one)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
 def meta_sha256(meta: dict) -> str:
     """sha256 of the metadata's canonical JSON, without its own ``meta_sha256`` field."""
     body = {k: v for k, v in meta.items() if k != META_CHECKSUM}
@@ -96,13 +104,11 @@ class Checkpoints:
     def _remove_unfinished(self) -> None:
         """Delete ``<step>.orbax-checkpoint-tmp*`` directories: saves a crash cut short. Done here,
         synchronously, instead of orbax's background clean-up (two clean-ups would race)."""
-        import jax
-
-        if jax.process_index() != 0 or not self.directory.is_dir():
-            return
-        for p in self.directory.iterdir():
-            if ".orbax-checkpoint-tmp" in p.name:
-                shutil.rmtree(p, ignore_errors=True)
+        if jax.process_index() == 0 and self.directory.is_dir():
+            for p in self.directory.iterdir():
+                if ".orbax-checkpoint-tmp" in p.name:
+                    shutil.rmtree(p, ignore_errors=True)
+        _barrier("jaxnets_checkpoint_cleanup")  # no process starts a save before the clean-up is done
 
     # ---- queries -------------------------------------------------------------------------------
     def steps(self) -> list[int]:
@@ -207,10 +213,12 @@ class Checkpoints:
     def quarantine(self, step: int) -> epath.Path:
         """Move a corrupt step to ``checkpoints-corrupt/<step>`` (kept for inspection, never read)."""
         dest = self.workdir / "checkpoints-corrupt" / str(step)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(self.directory / str(step), dest)
+        if jax.process_index() == 0:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(self.directory / str(step), dest)
+        _barrier(f"jaxnets_quarantine_{step}")
         self.manager.reload()
         return dest
 
