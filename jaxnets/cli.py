@@ -70,6 +70,7 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
+
 def cmd_train(args) -> int:
     if not getattr(args, "verbose", False):
         _quiet_libraries()
@@ -88,6 +89,8 @@ def cmd_train(args) -> int:
         apply_overrides(config, args.set or [])
     except ConfigError as e:
         return _fail("train", e, 2)
+    if args.workdir is not None and not args.workdir.strip():
+        return _fail("train", ConfigError("--workdir: empty; give a directory"), 2)
     workdir = pathlib.Path(args.workdir or f"runs/{path.stem}")
     print(f"config {path}  ->  workdir {workdir}")
     if config.get("paper"):
@@ -228,7 +231,8 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:  # Ctrl-C before training started (imports, config, data): nothing written
-        print(f"jaxnets {args.command}: interrupted before training started; nothing was written", file=sys.stderr)
+        print(f"jaxnets {args.command}: interrupted; the checkpoints already written (if any) are intact "
+              "(continue with the same command plus --resume)", file=sys.stderr)
         return 130
 
 

@@ -162,3 +162,22 @@ def test_lost_metrics_log_is_reported_and_the_run_finishes(tmp_path, capsys):
     (tmp_path / "w" / "metrics.jsonl").write_text("garbage\n\x00\x01 not json\n")
     rc, err = _train([*args, "--resume"], capsys)
     assert rc == 0 and "2 unreadable line(s) dropped" in err
+
+
+def test_more_bad_values(tmp_path, capsys):
+    _one_clear_error(*_train([CONFIG, "--smoke", "--workdir", ""], capsys), "--workdir: empty")
+    _one_clear_error(*_train([CONFIG, "--smoke", "--workdir", str(tmp_path / "w"), "--set", "model.num_classes=3"],
+                             capsys), "model.num_classes=3")
+    old = tmp_path / "old"  # a workdir of the pre-driver layout
+    (old / "checkpoints" / "latest" / "5").mkdir(parents=True)
+    _one_clear_error(*_train([CONFIG, "--smoke", "--workdir", str(old), "--resume"], capsys), "checkpoints/latest")
+
+
+def test_a_second_run_on_a_busy_workdir_is_refused(tmp_path, capsys):
+    from jaxnets.train.workdir import WorkdirLock
+
+    (tmp_path / "w").mkdir()
+    with WorkdirLock(tmp_path / "w"):  # as if another jaxnets process were training there
+        _one_clear_error(*_train(["experiments/toy/boxes.py", "--smoke", "--workdir", str(tmp_path / "w"), "--resume"],
+                                 capsys), "in use by another run")
+    assert _train(["experiments/toy/boxes.py", "--smoke", "--workdir", str(tmp_path / "w"), "--resume"], capsys)[0] == 0

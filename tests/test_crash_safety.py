@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 import jaxnets.train.loop as loop
-from jaxnets.train import Checkpoints, Interrupted, StorageError, read_metrics
+from jaxnets.train import Checkpoints, Interrupted, StorageError, make_mesh, read_metrics, train_and_evaluate
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import _tiny_model as tiny  # noqa: E402
 from test_train import _config, baseline, run, same_run  # noqa: E402,F401  (baseline: a shared fixture)
 
 
@@ -294,3 +295,26 @@ def test_cli_ctrl_c_and_full_disk_are_one_line_with_their_exit_codes(tmp_path, m
     assert len(err) == 1 and "No space left on device" in err[0] and "intact" in err[0]
     monkeypatch.setattr(loop, "_crash_point", lambda where, step: None)
     assert cli.main([*args, "--resume"]) == 0  # space freed: the run finishes
+
+
+def test_a_changed_state_structure_is_a_mismatch_not_corruption(baseline, tmp_path):
+    """Code that builds another parameter tree for the same config: refused, nothing moved aside."""
+    from jaxnets.train import ResumeMismatch
+
+    shutil.copytree(baseline[0], tmp_path / "run")
+    config = _config()
+    task = tiny.make_task(config, make_mesh())
+    task.model = tiny.TinyNet(channels=5)  # the config does not say: only the code changed
+    with pytest.raises(ResumeMismatch, match="another structure"):
+        train_and_evaluate(config, tmp_path / "run", task=task, resume=True, progress=False)
+    assert not (tmp_path / "run" / "checkpoints-corrupt").exists()
+
+
+def test_quarantine_keeps_earlier_quarantined_copies(baseline, tmp_path):
+    shutil.copytree(baseline[0], tmp_path / "run")
+    with Checkpoints(tmp_path / "run") as ckpts:
+        a = ckpts.quarantine(ckpts.steps()[-1])
+    shutil.copytree(a, tmp_path / "run" / "checkpoints" / a.name)
+    with Checkpoints(tmp_path / "run") as ckpts:
+        b = ckpts.quarantine(ckpts.steps()[-1])
+    assert a != b and a.is_dir() and b.is_dir()

@@ -170,6 +170,9 @@ def make_classification(config, mesh) -> ClassificationTask:
         raise ConfigError(str(e)) from None
     if sequence is not None and (spec["hflip"] or spec["max_shift"]):
         raise ConfigError("data.augment: applies to images; it cannot be combined with data.sequence")
+    num_classes = int(config.model.get("num_classes", 10))
+    if num_classes < digits.num_classes:
+        raise ConfigError(f"model.num_classes={num_classes}: the data have {digits.num_classes} classes")
     if len(digits.train) < config.batch_size:
         raise ConfigError(f"batch_size={config.batch_size}: larger than the {len(digits.train)} training examples")
     source = _train_source(config, digits, sequence, spec)

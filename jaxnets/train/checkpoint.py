@@ -40,7 +40,7 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
-from jaxnets.train.state import TrainState, tree_sha256
+from jaxnets.train.state import TrainState, tree_sha256, tree_signature
 
 STATE, META = "state", "meta"
 CHECKSUM = "state_sha256"
@@ -123,6 +123,8 @@ class Checkpoints:
 
     def read_meta(self, step: int) -> dict:
         """The JSON metadata of ``step``; :class:`CorruptCheckpoint` if it cannot be read."""
+        if not _is_object_store(self.directory) and not (self.directory / str(step)).is_dir():
+            raise CorruptCheckpoint(step, "it is missing")
         try:
             restored = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
             meta = dict(restored[META])
@@ -157,7 +159,7 @@ class Checkpoints:
         self.wait()  # the previous save is on disk ...
         self.collect()  # ... so the steps it made unnecessary can go
         self.check_space(state)
-        meta = {**meta, "step": int(step), CHECKSUM: tree_sha256(state)}
+        meta = {**meta, "step": int(step), CHECKSUM: tree_sha256(state), "state_signature": tree_signature(state)}
         meta = json.loads(json.dumps(meta))  # what the JSON file will hold (tuples -> lists ...)
         meta[META_CHECKSUM] = meta_sha256(meta)
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
@@ -213,10 +215,11 @@ class Checkpoints:
     def quarantine(self, step: int) -> epath.Path:
         """Move a corrupt step to ``checkpoints-corrupt/<step>`` (kept for inspection, never read)."""
         dest = self.workdir / "checkpoints-corrupt" / str(step)
+        n = 1
+        while dest.exists():  # keep what an earlier quarantine moved here
+            dest, n = self.workdir / "checkpoints-corrupt" / f"{step}.{n}", n + 1
         if jax.process_index() == 0:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.exists():
-                shutil.rmtree(dest)
             os.replace(self.directory / str(step), dest)
         _barrier(f"jaxnets_quarantine_{step}")
         self.manager.reload()

@@ -48,7 +48,7 @@ from jaxnets.train.sharding import make_mesh, replicated, shard_batch
 from jaxnets.train.state import create_train_state, init_rngs, tree_all_finite
 from jaxnets.train.step import make_train_step
 from jaxnets.train.task import check_task
-from jaxnets.train.workdir import WorkdirError, prepare_workdir, storage_error, write_json_atomic
+from jaxnets.train.workdir import WorkdirError, WorkdirLock, prepare_workdir, storage_error, write_json_atomic
 
 
 class TrainingDiverged(RuntimeError):
@@ -84,9 +84,10 @@ def config_dict(config) -> dict:
 def check_config(config, mesh) -> None:
     """The driver's fields against :data:`~jaxnets.train.schema.DRIVER_SCHEMA`, and the batch split."""
     schema.check(config, schema.DRIVER_SCHEMA)
-    peak = float(config.optimizer.learning_rate)
+    lr = peak = float(config.optimizer.learning_rate)
     for _, factor in sorted(config.get("schedule", None) or []):
-        peak = max(peak, peak * float(factor))
+        lr *= float(factor)
+        peak = max(peak, lr)
     if not math.isfinite(peak) or peak > float(np.finfo(np.float32).max):
         raise ConfigError(f"schedule={config.schedule!r}: the learning rate reaches {peak:g}, beyond float32")
     n = mesh.devices.size
@@ -106,11 +107,16 @@ def train_and_evaluate(config, workdir, *, resume: bool = False, task=None, prog
     mesh = make_mesh()
     check_config(config, mesh)
     workdir = prepare_workdir(workdir, resume)
-    if task is None:
-        from jaxnets.registry import build_task
+    with WorkdirLock(workdir):
+        if task is None:
+            from jaxnets.registry import build_task
 
-        task = build_task(config, mesh)
-    check_task(task)
+            task = build_task(config, mesh)
+        check_task(task)
+        return _run(config, workdir, task, mesh, resume, progress)
+
+
+def _run(config, workdir, task, mesh, resume: bool, progress: bool) -> dict[str, Any]:
     run = _Run(config, workdir, task, mesh, progress)
     try:
         with stop_requests() as stop:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from jaxnets.train.checkpoint import Checkpoints, CorruptCheckpoint
-from jaxnets.train.state import TrainState
+from jaxnets.train.state import TrainState, tree_signature
 
 FREE_KEYS = {"num_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "eval_batch_size",
              "paper", "expected", "smoke"}
@@ -67,6 +67,9 @@ def _usable(ckpts: Checkpoints, step: int, target: TrainState, config: dict, fin
     """``(state, meta)`` of ``step`` if it and the best step it names are intact; raises CorruptCheckpoint."""
     meta = ckpts.read_meta(step)
     check_resumable(meta, config, fingerprint)  # before any state is read
+    if meta.get("state_signature") != tree_signature(target):
+        raise ResumeMismatch(f"cannot resume from checkpoint step {step}: its state has another structure than this "
+                             "code builds for the config (parameter names, shapes or dtypes changed); use a new workdir")
     best = (meta.get("best") or {}).get("step")
     if best in corrupt:
         raise CorruptCheckpoint(int(best), "(found before)")

@@ -79,3 +79,11 @@ def tree_sha256(tree) -> str:
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a.tobytes())
     return h.hexdigest()
+
+
+def tree_signature(tree) -> str:
+    """sha256 (16 hex digits) of a tree's structure: every leaf's path, shape and dtype."""
+    h = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        h.update(f"{jax.tree_util.keystr(path)}{tuple(np.shape(leaf))}{np.dtype(leaf.dtype).str};".encode())
+    return h.hexdigest()[:16]

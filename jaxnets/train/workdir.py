@@ -38,6 +38,9 @@ def prepare_workdir(workdir, resume: bool) -> pathlib.Path:
         raise WorkdirError(f"workdir {workdir} cannot be used: {e}") from None
     if exists and not path.is_dir():
         raise WorkdirError(f"workdir {path} is a file, not a directory")
+    if any((path / "checkpoints" / old).is_dir() for old in ("latest", "best")):
+        raise WorkdirError(f"{path} holds checkpoints in the layout of jaxnets before its task-agnostic driver "
+                           "(checkpoints/latest, checkpoints/best), which this version cannot resume; use a new workdir")
     for name, want_dir in LAYOUT.items():
         p = path / name
         if p.exists() and p.is_dir() != want_dir:
@@ -58,6 +61,41 @@ def prepare_workdir(workdir, resume: bool) -> pathlib.Path:
     except OSError as e:
         raise WorkdirError(f"workdir {path} cannot be written: {e.strerror or e}") from None
     return path
+
+
+class WorkdirLock:
+    """An exclusive ``flock`` on ``workdir/.lock`` for the length of a run (process 0 only): a
+    second run on the same workdir is refused instead of deleting the first one's saves. The
+    kernel drops the lock when the process dies, however it dies, so a killed run never leaves
+    a stale lock behind."""
+
+    def __init__(self, workdir: pathlib.Path):
+        self.path, self.fd = workdir / ".lock", None
+
+    def __enter__(self):
+        import fcntl
+
+        import jax
+
+        if jax.process_index() != 0:
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise WorkdirError(f"workdir {self.path.parent} is in use by another run (pid {holder}); "
+                               "wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
 
 
 def write_json_atomic(path: pathlib.Path, value) -> None:
