@@ -21,33 +21,38 @@ import time
 import jax
 import numpy as np
 
-from jaxnets.config import mnist_base
-from jaxnets.models import build_model
-from jaxnets.train import create_train_state, make_mesh, make_optimizer, make_train_step, shard_batch
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the checkout: experiments/
+
+from experiments.mnist.common import mnist_base  # noqa: E402
+from jaxnets.data import ArraySource  # noqa: E402
+from jaxnets.models import build_model  # noqa: E402
+from jaxnets.tasks import ClassificationTask  # noqa: E402
+from jaxnets.train import initial_state, make_mesh, make_optimizer, make_train_step, shard_batch  # noqa: E402
 
 
 def time_jax_train_step(model_name: str, grad: str, batch: int, steps: int, warmup: int = 2) -> float:
-    """Median seconds per jitted train step (compile excluded)."""
+    """Median seconds per jitted train step (compile excluded), on one random uint8 batch."""
     config = mnist_base()
     config.model.name = model_name
     config.model.grad = grad
     config.batch_size = batch
-    model = build_model(config.model)
+    rng = np.random.default_rng(0)
+    data = {"image": rng.integers(0, 256, (batch, 1, 28, 28), dtype=np.uint8),
+            "label": rng.integers(0, 10, (batch,), dtype=np.int32)}
+    task = ClassificationTask(model=build_model(config.model), train_data=ArraySource(data, batch, 0),
+                              image_shape=(1, 28, 28), grad=grad)
     tx, schedule = make_optimizer(config)
     mesh = make_mesh()
-    step = make_train_step(model, tx, schedule, mesh, grad=grad)
-    state = create_train_state(model, tx, config.seed, (1, 28, 28))
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (batch, 1, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, (batch,), dtype=np.int32)
-    images, labels = shard_batch((images, labels), mesh)
+    step = make_train_step(task, tx, mesh, schedule=schedule)
+    state = initial_state(task, tx, config.seed, mesh)
+    batch_arrays = shard_batch(data, mesh)
     for _ in range(warmup):
-        state, metrics = step(state, images, labels)
+        state, metrics = step(state, batch_arrays)
     jax.block_until_ready(metrics)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
-        state, metrics = step(state, images, labels)
+        state, metrics = step(state, batch_arrays)
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)

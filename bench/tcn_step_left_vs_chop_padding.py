@@ -40,11 +40,14 @@ import time
 import jax
 import numpy as np
 
-from jaxnets import layers
-from jaxnets.config import tcn_base
-from jaxnets.layers import reference
-from jaxnets.models import build_model, tcn_model_config
-from jaxnets.train import create_train_state, make_mesh, make_optimizer, make_train_step, replicated, shard_batch
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the checkout: experiments/
+from experiments.tcn.common import tcn_base  # noqa: E402
+from jaxnets import layers  # noqa: E402
+from jaxnets.data import ArraySource  # noqa: E402
+from jaxnets.layers import reference  # noqa: E402
+from jaxnets.models import build_model, tcn_model_config  # noqa: E402
+from jaxnets.tasks import ClassificationTask  # noqa: E402
+from jaxnets.train import initial_state, make_mesh, make_optimizer, make_train_step, shard_batch  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -60,25 +63,26 @@ def chop_padding():
 
 
 def compiled_train_step(grad: str, chop: bool, batch: int, seq: int, block: str = "single"):
-    """(compiled step, state, batch arrays) for the paper's model on sequences of length ``seq``."""
+    """(compiled step, state, batch dict) for the paper's model on sequences of length ``seq``."""
     side = int(round(seq**0.5))
     if side * side != seq:
         raise ValueError(f"--seq must be a square (images side x side), got {seq}")
     config = tcn_base()
     config.model = tcn_model_config(block, grad=grad)
     config.batch_size = batch
-    model = build_model(config.model)
     tx, schedule = make_optimizer(config)
     mesh = make_mesh(jax.devices()[:1])
-    state = jax.jit(lambda: create_train_state(model, tx, 0, (1, side, side)), out_shardings=replicated(mesh))()
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (batch, 1, side, side), dtype=np.uint8)
-    labels = rng.integers(0, 10, (batch,), dtype=np.int32)
-    images, labels = shard_batch((images, labels), mesh)
-    step = make_train_step(model, tx, schedule, mesh, grad=grad, donate=False)
+    data = {"image": rng.integers(0, 256, (batch, 1, side, side), dtype=np.uint8),
+            "label": rng.integers(0, 10, (batch,), dtype=np.int32)}
+    task = ClassificationTask(model=build_model(config.model), train_data=ArraySource(data, batch, 0),
+                              image_shape=(1, side, side), grad=grad, normalize=tuple(config.data.normalize))
+    state = initial_state(task, tx, 0, mesh)
+    batch_arrays = shard_batch(data, mesh)
+    step = make_train_step(task, tx, mesh, schedule=schedule, donate=False)
     with chop_padding() if chop else contextlib.nullcontext():
-        compiled = step.lower(state, images, labels).compile()  # traced (and the op chosen) here
-    return compiled, state, (images, labels)
+        compiled = step.lower(state, batch_arrays).compile()  # traced (and the op chosen) here
+    return compiled, state, batch_arrays
 
 
 def measure(grad: str, chop: bool, batch: int, seq: int, steps: int, warmup: int = 1, block: str = "single") -> dict:
@@ -88,12 +92,12 @@ def measure(grad: str, chop: bool, batch: int, seq: int, steps: int, warmup: int
     compile_s = time.perf_counter() - t0
     mem = compiled.memory_analysis()
     for _ in range(warmup):
-        _, metrics = compiled(state, *data)
+        _, metrics = compiled(state, data)
     jax.block_until_ready(metrics)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
-        _, metrics = compiled(state, *data)
+        _, metrics = compiled(state, data)
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - t0)
     return {

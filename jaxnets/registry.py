@@ -81,6 +81,6 @@ def build_task(config, mesh) -> Any:
     except ConfigError:
         raise
     except ValueError as e:  # e.g. a data source refusing a batch larger than its split
-        if type(e).__name__ != "ValueError":  # DataError and other specific errors keep their type
+        if type(e) is not ValueError:  # DataError and other specific errors keep their type
             raise
         raise ConfigError(str(e)) from None

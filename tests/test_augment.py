@@ -134,7 +134,7 @@ def test_train_step_trains_on_the_augmented_batch():
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
     import _tiny_model as tiny
 
-    from jaxnets.train import TRANSFORM_STREAM, create_train_state, init_rngs, make_mesh, make_optimizer
+    from jaxnets.train import TRANSFORM_STREAM, initial_state, make_mesh, make_optimizer
     from jaxnets.train import make_train_step, shard_batch
 
     config, mesh = mnist_base(), make_mesh()
@@ -143,7 +143,7 @@ def test_train_step_trains_on_the_augmented_batch():
     plain_task = tiny.make_task(config, mesh)
     config.data.augment.hflip, config.data.augment.max_shift = True, 1
     aug_task = tiny.make_task(config, mesh)
-    state = create_train_state(plain_task.init(init_rngs(0), plain_task.example_batch()), tx, 0)
+    state = initial_state(plain_task, tx, 0, mesh)
     batch = plain_task.train_data.batch_at_step(0)
     plain = make_train_step(plain_task, tx, mesh, schedule=schedule, donate=False)
     augmented = make_train_step(aug_task, tx, mesh, schedule=schedule, donate=False)

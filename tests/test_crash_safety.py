@@ -22,11 +22,8 @@ from jaxnets.train import Checkpoints, Interrupted, StorageError, make_mesh, rea
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import _tiny_model as tiny  # noqa: E402
+from _kill import Killed, run_killed  # noqa: E402
 from test_train import _config, baseline, run, same_run  # noqa: E402,F401  (baseline: a shared fixture)
-
-
-class Killed(BaseException):
-    """Like SIGKILL, nothing in the driver may catch it."""
 
 
 def kill_points(monkeypatch, workdir) -> list[tuple[str, int]]:
@@ -125,14 +122,7 @@ def test_real_sigkill_then_resume_equals_uninterrupted(tmp_path):
 
 # ---- corrupt checkpoints ----------------------------------------------------------------------
 def _killed_at_step(monkeypatch, workdir, step: int) -> None:
-    def crash(where, s):
-        if (where, s) == ("step", step):
-            raise Killed
-
-    monkeypatch.setattr(loop, "_crash_point", crash)
-    with pytest.raises(Killed):
-        run(_config(), workdir)
-    monkeypatch.setattr(loop, "_crash_point", lambda where, s: None)
+    run_killed(monkeypatch, ("step", step), lambda: run(_config(), workdir))
 
 
 def _flip_one_bit(step_dir: pathlib.Path) -> None:
@@ -186,14 +176,7 @@ def test_corrupt_best_checkpoint_is_not_a_dead_end(tmp_path, monkeypatch, capsys
     straight = run(config, tmp_path / "straight")
     assert straight["best_step"] == 4
 
-    def crash(where, s):
-        if (where, s) == ("step", 7):
-            raise Killed
-
-    monkeypatch.setattr(loop, "_crash_point", crash)
-    with pytest.raises(Killed):
-        run(config, tmp_path / "run")
-    monkeypatch.setattr(loop, "_crash_point", lambda where, s: None)
+    run_killed(monkeypatch, ("step", 7), lambda: run(config, tmp_path / "run"))
     with Checkpoints(tmp_path / "run", read_only=True) as ckpts:
         assert ckpts.steps()[0] == 4 and ckpts.steps()[-1] == 6 and ckpts.read_meta(6)["best"]["step"] == 4
     _flip_one_bit(tmp_path / "run" / "checkpoints" / "4")

@@ -21,7 +21,6 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
 import jaxnets.data.sequence as sequence
-import jaxnets.train.loop as loop
 from jaxnets.config import load_config
 from jaxnets.data import (
     Digits,
@@ -35,16 +34,16 @@ from jaxnets.data import (
 from jaxnets.models import build_model, model_receptive_field
 from jaxnets.train import (
     ResumeMismatch,
-    create_train_state,
-    init_rngs,
+    initial_state,
     make_mesh,
     make_optimizer,
     read_metrics,
-    replicated,
     restore_best,
     restore_step,
     train_and_evaluate,
 )
+
+from _kill import run_killed  # noqa: E402  (tests/ is on sys.path under pytest)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TCN_CONFIGS = sorted(p for p in (ROOT / "experiments" / "tcn").glob("*.py") if p.stem not in ("common", "__init__"))
@@ -247,10 +246,7 @@ def _target(config):
     from jaxnets.registry import build_task
 
     mesh = make_mesh()
-    task = build_task(config, mesh)
-    tx, _ = make_optimizer(config)
-    fresh = lambda: create_train_state(task.init(init_rngs(config.seed), task.example_batch()), tx, config.seed)  # noqa: E731
-    return jax.jit(fresh, out_shardings=replicated(mesh))()
+    return initial_state(build_task(config, mesh), make_optimizer(config)[0], config.seed, mesh)
 
 
 def _leaves(state):
@@ -273,17 +269,7 @@ def test_smoke_form_of_one_config_per_block_type_runs_end_to_end(smoke_runs):
 def test_tcn_without_batch_stats_resumes_exactly_and_keeps_its_permutation(smoke_runs, tmp_path, monkeypatch):
     config, straight_dir, straight = smoke_runs["double"]  # Permuted MNIST, Double blocks
 
-    class Killed(BaseException):
-        pass
-
-    def crash(where, step):
-        if (where, step) == ("step", 4):
-            raise Killed
-
-    monkeypatch.setattr(loop, "_crash_point", crash)
-    with pytest.raises(Killed):
-        train_and_evaluate(config, tmp_path, progress=False)
-    monkeypatch.setattr(loop, "_crash_point", lambda where, step: None)
+    run_killed(monkeypatch, ("step", 4), lambda: train_and_evaluate(config, tmp_path, progress=False))
     resumed = train_and_evaluate(config, tmp_path, resume=True, progress=False)
 
     target = _target(config)

@@ -8,27 +8,17 @@ import subprocess
 
 import pytest
 
-import jaxnets.train.loop as loop
 from jaxnets.config import load_config
 from jaxnets.train import read_metrics, train_and_evaluate
+
+from _kill import run_killed  # noqa: E402  (tests/ is on sys.path under pytest)
 
 ROOT = pathlib.Path(__file__).parents[1]
 TASK_FILES = ["jaxnets/tasks/toy_boxes.py", "jaxnets/tasks/toy_reverse.py"]
 
 
-class Killed(BaseException):
-    pass
-
-
 def _train_killed_then_resumed(config, workdir, kill_step, monkeypatch):
-    def crash(where, step):
-        if (where, step) == ("step", kill_step):
-            raise Killed
-
-    monkeypatch.setattr(loop, "_crash_point", crash)
-    with pytest.raises(Killed):
-        train_and_evaluate(config, workdir, progress=False)
-    monkeypatch.setattr(loop, "_crash_point", lambda where, step: None)
+    run_killed(monkeypatch, ("step", kill_step), lambda: train_and_evaluate(config, workdir, progress=False))
     return train_and_evaluate(config, workdir, resume=True, progress=False)
 
 

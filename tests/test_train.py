@@ -20,7 +20,6 @@ import numpy as np
 import optax
 import pytest
 
-import jaxnets.train.loop as loop
 from experiments.mnist.common import mnist_base, smoke_config
 from jaxnets.train import (
     Checkpoints,
@@ -39,6 +38,7 @@ from jaxnets.train import (
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import _tiny_model as tiny  # noqa: E402
+from _kill import run_killed  # noqa: E402
 
 NUM_STEPS = 8  # checkpoints at 3, 6, 8 and at every new best; validation at 2, 4, 6, 8; LR halves at 4
 
@@ -99,20 +99,11 @@ def same_run(a: pathlib.Path, b: pathlib.Path, summary_a: dict, summary_b: dict)
 
 # (1) -------------------------------------------------------------------------------------------
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, baseline, monkeypatch):
-    class Killed(Exception):
-        pass
-
-    def crash(where, step):
-        if where == "step" and step == 5:  # newest checkpoint is a best or the step-3 one; events at 4 written
-            raise Killed
-
-    monkeypatch.setattr(loop, "_crash_point", crash)
-    with pytest.raises(Killed):
-        run(_config(), tmp_path)
+    # killed after step 5: the newest checkpoint is a best or the step-3 one; events at 4 written
+    run_killed(monkeypatch, ("step", 5), lambda: run(_config(), tmp_path))
     assert max(r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")) == 4
     with pytest.raises(WorkdirNotEmpty):  # never silently overwrite a run
         run(_config(), tmp_path)
-    monkeypatch.setattr(loop, "_crash_point", lambda where, step: None)
     summary = run(_config(), tmp_path, resume=True)
     same_run(tmp_path, baseline[0], summary, baseline[1])
 
@@ -139,8 +130,7 @@ DATA_PARALLEL = textwrap.dedent(
     assert jax.device_count() == 4, jax.devices()
     import _tiny_model as tiny
     from experiments.mnist.common import mnist_base, smoke_config
-    from jaxnets.train import (create_train_state, init_rngs, make_mesh, make_optimizer, make_train_step,
-                               shard_batch, check_config)
+    from jaxnets.train import initial_state, make_mesh, make_optimizer, make_train_step, shard_batch, check_config
 
     config = smoke_config(mnist_base())
     config.optimizer.learning_rate = 0.05
@@ -149,7 +139,7 @@ DATA_PARALLEL = textwrap.dedent(
     results = []
     for mesh in (make_mesh(), make_mesh(jax.devices()[:1])):
         task = tiny.make_task(config, mesh)
-        state = create_train_state(task.init(init_rngs(0), task.example_batch()), tx, 0)
+        state = initial_state(task, tx, 0, mesh)
         step = make_train_step(task, tx, mesh, schedule=schedule)
         for t in range(5):
             state, metrics = step(state, shard_batch(task.train_data.batch_at_step(t), mesh))
@@ -212,11 +202,10 @@ def test_nan_loss_raises_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def _good_target(config):
-    from jaxnets.train import create_train_state, init_rngs
+    from jaxnets.train import initial_state
 
-    task = tiny.make_task(config, make_mesh())
-    tx, _ = make_optimizer(config)
-    return create_train_state(task.init(init_rngs(config.seed), task.example_batch()), tx, config.seed)
+    mesh = make_mesh()
+    return initial_state(tiny.make_task(config, mesh), make_optimizer(config)[0], config.seed, mesh)
 
 
 def test_tree_all_finite():

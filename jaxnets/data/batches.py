@@ -74,42 +74,6 @@ def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
     return h.hexdigest()[:16]
 
 
-class ArraySource:
-    """Batches of in-memory arrays ``{field: (N, ...)}`` (all fields the same N)."""
-
-    def __init__(self, arrays: Mapping[str, np.ndarray], batch_size: int, seed: int, *,
-                 summary: str = "", device_transform=None, transform_description: Any = None):
-        sizes = {k: len(v) for k, v in arrays.items()}
-        if len(set(sizes.values())) != 1:
-            raise ValueError(f"fields of different lengths: {sizes}")
-        self.arrays, self.batch_size, self.seed = dict(arrays), int(batch_size), int(seed)
-        self.num_examples = next(iter(sizes.values()))
-        if not 1 <= self.batch_size <= self.num_examples:
-            raise ValueError(f"batch_size={batch_size}: must be in [1, {self.num_examples}] (the examples of the split)")
-        self.summary = summary
-        self.device_transform = device_transform
-        self.transform_description = transform_description
-
-    def __len__(self) -> int:
-        return self.num_examples
-
-    def batch_at_step(self, step: int) -> Batch:
-        idx = batch_indices(self.num_examples, self.batch_size, self.seed, step)
-        return {k: v[idx] for k, v in self.arrays.items()}
-
-    def describe(self) -> dict:
-        return {
-            "kind": "arrays",
-            "examples": self.num_examples,
-            "fields": {k: [str(v.dtype), list(v.shape[1:])] for k, v in self.arrays.items()},
-            "sha256": arrays_digest(self.arrays),
-            "batch_size": self.batch_size,
-            "seed": self.seed,
-            "transform": self.transform_description,
-            "summary": self.summary,
-        }
-
-
 class IndexedSource:
     """Batches read by index: ``read(indices) -> Batch`` decodes examples ``indices`` (int array)
     of a random-access store -- e.g. records of a tfds array_record split via
@@ -119,6 +83,8 @@ class IndexedSource:
     is not digested (that would read it all). ``host_transform(batch) -> batch`` runs on each
     batch after decoding (e.g. the pixel-sequence transform).
     """
+
+    kind = "indexed"
 
     def __init__(self, read: Callable[[np.ndarray], Batch], num_examples: int, batch_size: int, seed: int, *,
                  identity: dict, summary: str = "", host_transform=None, device_transform=None,
@@ -139,10 +105,35 @@ class IndexedSource:
         batch = self.read(batch_indices(self.num_examples, self.batch_size, self.seed, step))
         return batch if self.host_transform is None else self.host_transform(batch)
 
+    def _identity_fields(self) -> dict:
+        return {"identity": self.identity}
+
     def describe(self) -> dict:
-        return {"kind": "indexed", "examples": self.num_examples, "identity": self.identity,
+        return {"kind": self.kind, "examples": self.num_examples, **self._identity_fields(),
                 "batch_size": self.batch_size, "seed": self.seed, "transform": self.transform_description,
                 "summary": self.summary}
+
+
+class ArraySource(IndexedSource):
+    """Batches of in-memory arrays ``{field: (N, ...)}`` (all fields the same N): an
+    :class:`IndexedSource` whose store is the arrays and whose identity is their content digest."""
+
+    kind = "arrays"
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], batch_size: int, seed: int, *,
+                 summary: str = "", device_transform=None, transform_description: Any = None):
+        sizes = {k: len(v) for k, v in arrays.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"fields of different lengths: {sizes}")
+        self.arrays = dict(arrays)
+        identity = {"fields": {k: [str(v.dtype), list(v.shape[1:])] for k, v in self.arrays.items()},
+                    "sha256": arrays_digest(self.arrays)}
+        super().__init__(lambda idx: {k: v[idx] for k, v in self.arrays.items()}, next(iter(sizes.values())),
+                         batch_size, seed, identity=identity, summary=summary, device_transform=device_transform,
+                         transform_description=transform_description)
+
+    def _identity_fields(self) -> dict:
+        return self.identity  # "fields" and "sha256" at the top level of the fingerprint
 
 
 def eval_batches(arrays: Mapping[str, np.ndarray], batch_size: int) -> Iterator[Batch]:

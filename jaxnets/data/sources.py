@@ -119,24 +119,22 @@ def _tfrecord_records(path: epath.Path) -> list[bytes]:
     return records
 
 
-def _raw_records(builder: tfds.core.DatasetBuilder, split: str, indices: np.ndarray | None = None) -> list[bytes]:
-    """Serialized ``tf.train.Example`` s of ``split`` (those at ``indices``, else all), in stored order."""
+def _open_records(builder: tfds.core.DatasetBuilder, split: str):
+    """The serialized ``tf.train.Example`` s of ``split`` as a random-access sequence, in stored
+    order: an array_record data source (nothing read yet), or for TFRecord files -- which have no
+    index -- the list of all records, read once."""
     info = builder.info
     n = info.splits[split].num_examples
     if info.file_format == tfds.core.FileFormat.ARRAY_RECORD:
-        raw = tfds.decode.DeserializeMethod.RAW_BYTES
-        source = builder.as_data_source(split, deserialize_method=raw)
-        wanted = list(range(len(source))) if indices is None else [int(i) for i in indices]
-        records = source.__getitems__(wanted)  # one batched read
-        if indices is None and len(records) != n:
-            raise DataError(f"{builder.data_dir}: split {split} has {len(records)} records, dataset_info says {n}")
-        return list(records)
+        source = builder.as_data_source(split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+        if len(source) != n:
+            raise DataError(f"{builder.data_dir}: split {split} has {len(source)} records, dataset_info says {n}")
+        return source
     if info.file_format in (None, tfds.core.FileFormat.TFRECORD):
-        shards = info.splits[split].filepaths
-        records = [r for p in shards for r in _tfrecord_records(epath.Path(p))]
+        records = [r for p in info.splits[split].filepaths for r in _tfrecord_records(epath.Path(p))]
         if len(records) != n:
             raise DataError(f"{builder.data_dir}: split {split} has {len(records)} records, dataset_info says {n}")
-        return records if indices is None else [records[int(i)] for i in indices]
+        return records
     raise DataError(f"{builder.data_dir}: cannot read {info.file_format} without TensorFlow")
 
 
@@ -154,6 +152,7 @@ class SplitReader:
 
     def __init__(self, builder: tfds.core.DatasetBuilder, split: str):
         self.builder, self.split = builder, split
+        self._records = None  # opened on the first read, then reused (a streamed split reads every step)
         self.where = f"{builder.data_dir} ({split})"
         image_feature = builder.info.features["image"]
         self.ours = isinstance(builder, (builders.IdxDigits, builders.MnistSample))
@@ -165,7 +164,11 @@ class SplitReader:
 
     def read(self, indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """images uint8 (N, 28, 28, 1) NHWC and labels int32 (N,) of ``indices`` (default: all)."""
-        records = _raw_records(self.builder, self.split, indices)
+        if self._records is None:
+            self._records = _open_records(self.builder, self.split)
+        wanted = list(range(len(self._records))) if indices is None else [int(i) for i in indices]
+        getitems = getattr(self._records, "__getitems__", None)  # one batched read from array_record
+        records = getitems(wanted) if getitems else [self._records[i] for i in wanted]
         n = len(records)
         images, labels = np.empty((n, *builders.IMAGE_SHAPE), np.uint8), np.empty(n, np.int32)
         for i, record in enumerate(records):

@@ -70,11 +70,9 @@ class SplitEvaluator:
     batch_size: int
     mesh: Any
 
-    def __post_init__(self):
-        object.__setattr__(self, "_step", make_sum_step(self.task.eval_sums, self.mesh))
-
     def run(self, state) -> dict[str, float]:
-        sums = sum_over_batches(self._step, state, eval_batches(self.arrays, self.batch_size), self.mesh)
+        step = self.task.sum_step(self.mesh)
+        sums = sum_over_batches(step, state, eval_batches(self.arrays, self.batch_size), self.mesh)
         return {"loss": sums["loss_sum"] / sums["count"], "accuracy": sums["correct"] / sums["count"]}
 
 
@@ -106,6 +104,14 @@ class ClassificationTask:
         loss = get_ops(self.grad).softmax_cross_entropy(logits, onehot)
         accuracy = jnp.mean((jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32))
         return loss, {"accuracy": accuracy}, {**model_state, **updates}
+
+    def sum_step(self, mesh):
+        """The jitted :meth:`eval_sums` for ``mesh``, one per task: its evaluators (validation,
+        test) share one compiled program."""
+        steps = self.__dict__.setdefault("_sum_steps", {})
+        if mesh not in steps:
+            steps[mesh] = make_sum_step(self.eval_sums, mesh)
+        return steps[mesh]
 
     def eval_sums(self, state, batch) -> dict[str, jax.Array]:
         """Sums over the real rows (``batch["mask"]``) of per-example loss and of correct predictions."""

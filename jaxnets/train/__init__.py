@@ -26,7 +26,7 @@ from jaxnets.train.sharding import (
     replicated,
     shard_batch,
 )
-from jaxnets.train.state import TrainState, create_train_state, init_rngs, tree_all_finite, tree_sha256, variables_of
+from jaxnets.train.state import TrainState, create_train_state, init_rngs, initial_state, tree_all_finite, tree_sha256, variables_of
 from jaxnets.train.step import TRANSFORM_STREAM, make_sum_step, make_train_step, sum_over_batches
 from jaxnets.train.task import Evaluator, Task, check_task
 from jaxnets.train.workdir import WorkdirError, WorkdirNotEmpty
@@ -35,7 +35,7 @@ __all__ = [
     "Checkpoints", "CorruptCheckpoint", "DATA_AXIS", "Evaluator", "Interrupted", "MetricsWriter",
     "ResumeMismatch", "StorageError", "TRANSFORM_STREAM", "Task", "TrainState",
     "TrainingDiverged", "WorkdirError", "WorkdirNotEmpty", "batch_sharding", "check_batch_size", "check_config",
-    "check_task", "config_dict", "create_train_state", "has_checkpoints", "init_rngs", "make_mesh",
+    "check_task", "config_dict", "create_train_state", "has_checkpoints", "init_rngs", "initial_state", "make_mesh",
     "make_optimizer", "make_schedule", "make_sum_step", "make_train_step", "plot_metrics", "process_rows",
     "read_metrics", "replicated", "restore_best", "restore_step", "shard_batch", "sum_over_batches",
     "train_and_evaluate", "tree_all_finite", "tree_sha256", "variables_of",

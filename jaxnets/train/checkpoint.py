@@ -85,7 +85,6 @@ class Checkpoints:
         self.workdir = epath.Path(os.path.abspath(os.path.expanduser(str(workdir))))  # orbax: absolute
         self.directory = self.workdir / "checkpoints"
         self.keep = max(1, int(keep))
-        self.read_only = read_only
         mode = ocp.options.AtomicityMode.AUTO if _is_object_store(self.directory) else ocp.options.AtomicityMode.ATOMIC_RENAME
         options = ocp.CheckpointManagerOptions(
             max_to_keep=None,  # deletion is ours: see collect()
@@ -117,9 +116,7 @@ class Checkpoints:
 
     def steps_on_disk(self) -> list[int]:
         """The finalised step directories as the filesystem lists them now (not orbax's cache)."""
-        if not self.directory.is_dir():
-            return []
-        return sorted(int(p.name) for p in self.directory.iterdir() if p.name.isdigit())
+        return _step_dirs(self.directory)
 
     def read_meta(self, step: int) -> dict:
         """The JSON metadata of ``step``; :class:`CorruptCheckpoint` if it cannot be read."""
@@ -140,9 +137,7 @@ class Checkpoints:
         """``(state, meta)`` of ``step``, shaped and sharded like ``target``, checksum verified."""
         meta = self.read_meta(step)
         try:
-            restored = self.manager.restore(
-                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore())
-            )
+            restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
         except Exception as e:
             raise CorruptCheckpoint(step, f"its state cannot be read ({_reason(e)})") from None
         state = restored[STATE]
@@ -239,10 +234,15 @@ class Checkpoints:
         self.close()
 
 
+def _step_dirs(directory) -> list[int]:
+    """The step numbers of the finalised ``<step>`` directories in ``directory``, oldest first."""
+    directory = epath.Path(directory)
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit()) if directory.is_dir() else []
+
+
 def has_checkpoints(workdir) -> bool:
     """True if ``workdir/checkpoints`` holds a finalised step (a cheap check, nothing is opened)."""
-    root = epath.Path(os.path.abspath(os.path.expanduser(str(workdir)))) / "checkpoints"
-    return root.is_dir() and any(p.name.isdigit() for p in root.iterdir())
+    return bool(_step_dirs(epath.Path(os.path.abspath(os.path.expanduser(str(workdir)))) / "checkpoints"))
 
 
 def restore_step(workdir, target: TrainState, step: int | None = None) -> tuple[TrainState, dict] | None:

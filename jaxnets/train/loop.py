@@ -41,11 +41,11 @@ from jaxnets.train.checkpoint import Checkpoints, CorruptCheckpoint
 from jaxnets.train.interrupt import Interrupted, stop_requests
 from jaxnets.train.metrics import FILENAME as METRICS_FILE
 from jaxnets.train.metrics import MetricsWriter, read_metrics
-from jaxnets.train.optim import make_optimizer
+from jaxnets.train.optim import make_optimizer, peak_learning_rate
 from jaxnets.train.plots import plot_metrics
 from jaxnets.train.resume import restore_newest_intact
-from jaxnets.train.sharding import make_mesh, replicated, shard_batch
-from jaxnets.train.state import create_train_state, init_rngs, tree_all_finite
+from jaxnets.train.sharding import check_batch_size, make_mesh, shard_batch
+from jaxnets.train.state import initial_state, tree_all_finite
 from jaxnets.train.step import make_train_step
 from jaxnets.train.task import check_task
 from jaxnets.train.workdir import WorkdirError, WorkdirLock, prepare_workdir, storage_error, write_json_atomic
@@ -84,17 +84,14 @@ def config_dict(config) -> dict:
 def check_config(config, mesh) -> None:
     """The driver's fields against :data:`~jaxnets.train.schema.DRIVER_SCHEMA`, and the batch split."""
     schema.check(config, schema.DRIVER_SCHEMA)
-    lr = peak = float(config.optimizer.learning_rate)
-    for _, factor in sorted(config.get("schedule", None) or []):
-        lr *= float(factor)
-        peak = max(peak, lr)
-    if not math.isfinite(peak) or peak > float(np.finfo(np.float32).max):
-        raise ConfigError(f"schedule={config.schedule!r}: the learning rate reaches {peak:g}, beyond float32")
-    n = mesh.devices.size
+    peak = peak_learning_rate(config)
+    if not math.isfinite(peak):
+        raise ConfigError(f"schedule={config.schedule!r}: the learning rate overflows float32 (beyond float32)")
     for field in ("batch_size", "eval_batch_size"):
-        if int(config[field]) % n:
-            raise ConfigError(f"{field}={config[field]}: not divisible by the {n} devices of the mesh "
-                              f"(it is the global batch, split across devices); choose a multiple of {n}")
+        try:
+            check_batch_size(int(config[field]), mesh, field)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
 
 def train_and_evaluate(config, workdir, *, resume: bool = False, task=None, progress: bool = True) -> dict[str, Any]:
@@ -153,10 +150,7 @@ class _Run:
 
     # ---- start ---------------------------------------------------------------------------------
     def begin(self, resume: bool) -> None:
-        seed = int(self.config.seed)
-        example = self.task.example_batch()
-        init = lambda: create_train_state(self.task.init(init_rngs(seed), example), self.tx, seed)  # noqa: E731
-        self.state = jax.jit(init, out_shardings=replicated(self.mesh))()
+        self.state = initial_state(self.task, self.tx, int(self.config.seed), self.mesh)
         restored = (restore_newest_intact(self.ckpts, self.state, self.cfg, self.fingerprint, _notify)
                     if resume else None)
         if restored is None:  # a fresh run, or no usable checkpoint left: everything is redone

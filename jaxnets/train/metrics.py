@@ -47,33 +47,37 @@ class MetricsWriter:
         Returns how many unreadable lines (not JSON events) were dropped with them."""
         if not (self.enabled and self.path.exists()):
             return 0
-        lines = [line for line in self.path.read_text(errors="replace").splitlines() if line.strip()]
-        records = read_metrics(self.path)
+        records, unreadable = _parse(self.path.read_text(errors="replace"))
         keep = [r for r in records if r["step"] <= step and r["split"] not in drop_splits]
         tmp = self.path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
         tmp.replace(self.path)
-        return len(lines) - len(records)
+        return unreadable
 
     def reset(self) -> None:
         if self.enabled and self.path.exists():
             self.path.unlink()
 
 
-def read_metrics(path) -> list[dict]:
-    """All events of a ``metrics.jsonl`` (a torn last line, from a crash mid-write, and any other
-    line that is not an event are skipped; a missing file has none)."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(errors="replace").splitlines():
+def _parse(text: str) -> tuple[list[dict], int]:
+    """The events of a metrics text, and how many non-blank lines were not events."""
+    records, unreadable = [], 0
+    for line in text.splitlines():
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            continue
+            record = None
         if isinstance(record, dict) and isinstance(record.get("step"), int) and isinstance(record.get("split"), str):
             records.append(record)
-    return records
+        else:
+            unreadable += 1
+    return records, unreadable
+
+
+def read_metrics(path) -> list[dict]:
+    """All events of a ``metrics.jsonl`` (a torn last line, from a crash mid-write, and any other
+    line that is not an event are skipped; a missing file has none)."""
+    path = pathlib.Path(path)
+    return _parse(path.read_text(errors="replace"))[0] if path.is_file() else []

@@ -17,6 +17,7 @@ experiments) is Adam with the same coupled weight decay (PyTorch ``Adam(weight_d
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -44,6 +45,14 @@ def make_schedule(config) -> optax.Schedule:
         return lr
 
     return schedule
+
+
+def peak_learning_rate(config) -> float:
+    """The largest learning rate :func:`make_schedule` gives over the run (inf if float32 overflows)."""
+    schedule = make_schedule(config)
+    steps = {0, *(int(entry[0]) for entry in config.get("schedule", None) or [])}
+    with np.errstate(over="ignore"):  # a factor beyond float32 becomes inf here, as in training
+        return max(float(schedule(step)) for step in steps)
 
 
 def make_optimizer(config) -> tuple[optax.GradientTransformation, optax.Schedule]:

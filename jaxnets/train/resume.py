@@ -64,7 +64,8 @@ def check_resumable(meta: dict, config: dict, fingerprint: dict) -> None:
 
 
 def _usable(ckpts: Checkpoints, step: int, target: TrainState, config: dict, fingerprint: dict, corrupt: set):
-    """``(state, meta)`` of ``step`` if it and the best step it names are intact; raises CorruptCheckpoint."""
+    """``(state, meta)`` of ``step`` if it and the best step it names are intact; None if that best
+    step is already known corrupt; raises CorruptCheckpoint for the first damaged one it reads."""
     meta = ckpts.read_meta(step)
     check_resumable(meta, config, fingerprint)  # before any state is read
     if meta.get("state_signature") != tree_signature(target):
@@ -72,7 +73,7 @@ def _usable(ckpts: Checkpoints, step: int, target: TrainState, config: dict, fin
                              "code builds for the config (parameter names, shapes or dtypes changed); use a new workdir")
     best = (meta.get("best") or {}).get("step")
     if best in corrupt:
-        raise CorruptCheckpoint(int(best), "(found before)")
+        return None  # its best step is gone: not a resume point
     state, meta = ckpts.restore(step, target)
     if best is not None and best != step:
         ckpts.restore(int(best), target)  # the final evaluation will need it: check it now
@@ -95,11 +96,12 @@ def restore_newest_intact(
             continue
         try:
             chosen = _usable(ckpts, step, target, config, fingerprint, corrupt)
-            break
         except CorruptCheckpoint as e:
-            if e.reason != "(found before)":
-                notify(str(e))
+            notify(str(e))
             corrupt.add(e.step)
+            continue
+        if chosen is not None:
+            break
     where = f"step {chosen[1]['step']}" if chosen else "step 0 (no usable checkpoint is left)"
     for s in sorted(corrupt):
         if s in ckpts.steps():

@@ -54,6 +54,16 @@ def create_train_state(variables: dict, tx: optax.GradientTransformation, seed: 
     )
 
 
+def initial_state(task, tx: optax.GradientTransformation, seed: int, mesh) -> TrainState:
+    """The state at step 0 of ``task``: ``task.init`` on its example batch with the seed's keys,
+    jitted and replicated over ``mesh`` (what the driver starts from, and restores into)."""
+    from jaxnets.train.sharding import replicated
+
+    example = task.example_batch()
+    init = lambda: create_train_state(task.init(init_rngs(seed), example), tx, seed)  # noqa: E731
+    return jax.jit(init, out_shardings=replicated(mesh))()
+
+
 def variables_of(state: TrainState, params=None) -> dict:
     """``{"params": params, **model_state}`` for ``model.apply`` (params default to the state's)."""
     return {"params": state.params if params is None else params, **state.model_state}
