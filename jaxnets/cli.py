@@ -223,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workdir")
     d.add_argument("--set", action="append", metavar="KEY=VALUE")
     d.set_defaults(func=cmd_demo)
+
+    import importlib
+
+    from jaxnets.commands import COMMANDS
+
+    for module in COMMANDS:
+        try:
+            importlib.import_module(module).add_parser(sub)
+        except ModuleNotFoundError as e:  # a command whose module is not written yet
+            if e.name != module:
+                raise
     return p
 
 

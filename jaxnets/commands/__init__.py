@@ -1,0 +1,14 @@
+"""Sub-commands that live beside the code they drive, each a module with
+``add_parser(subparsers) -> None`` that registers one ``jaxnets <name>`` command and sets
+``func`` to a ``(args) -> int`` function (exit code: 0 ok, 2 bad input, 1 failure).
+
+:mod:`jaxnets.cli` adds every module listed in :data:`COMMANDS`. A module here imports only
+argparse-level things at the top; heavy imports (jax, torch, scipy) happen inside ``func``.
+"""
+
+COMMANDS = (
+    "jaxnets.commands.wider_eval",
+    "jaxnets.commands.make_faces",
+    "jaxnets.commands.real_photos",
+    "jaxnets.commands.baselines",
+)
