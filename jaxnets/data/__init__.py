@@ -8,6 +8,10 @@ Public names:
 * :func:`read_idx`, :func:`write_idx`, :func:`find_idx_pair`, :func:`read_idx_pair`
 * :class:`IdxDigits`, :class:`MnistSample`: tfds builders to array_record; :func:`prepare`
 * :class:`DataError`: every bad-input error, naming the file
+* WIDER FACE: :func:`read_gt` / :func:`write_gt` (the txt records, :class:`WiderImage`),
+  :func:`read_val_mats` / :func:`write_val_mats` (the official evaluation ground truth,
+  :class:`WiderGroundTruth`), :func:`load_wider` -> :class:`WiderSplit` (records by index from the
+  tfds builder :class:`WiderFaceTxt`, or tfds' own ``wider_face``), :func:`prepare_wider`
 * :class:`SequenceTask`, :func:`sequence_task`, :func:`pixel_permutation`: Sequential / Permuted
   MNIST (section 6.3) as a transform of :class:`Digits`; :class:`SequenceMismatch`
 """
@@ -17,6 +21,10 @@ from jaxnets.data.errors import DataError
 from jaxnets.data.idx import find_idx_pair, read_idx, read_idx_pair, write_idx
 from jaxnets.data.batches import ArraySource, DataSource, IndexedSource, batch_indices, epoch_batches, eval_batches
 from jaxnets.data.sources import Digits, Split, load_digits, read_split
+from jaxnets.data.wider_txt import WiderFormatError, WiderImage, read_gt, write_gt
+from jaxnets.data.wider_mat import WiderGroundTruth, read_val_mats, write_val_mats
+from jaxnets.data.wider_builder import WiderFaceTxt, prepare_wider
+from jaxnets.data.wider_source import WiderSplit, load_wider
 from jaxnets.data.sequence import (
     SequenceMismatch,
     SequenceTask,
@@ -27,6 +35,17 @@ from jaxnets.data.sequence import (
 )
 
 __all__ = [
+    "WiderFaceTxt",
+    "WiderFormatError",
+    "WiderGroundTruth",
+    "WiderImage",
+    "WiderSplit",
+    "load_wider",
+    "prepare_wider",
+    "read_gt",
+    "read_val_mats",
+    "write_gt",
+    "write_val_mats",
     "DataError",
     "Digits",
     "IdxDigits",

@@ -91,13 +91,28 @@ def _common(groups) -> dict[str, np.ndarray]:
     }
 
 
+MAT_HEADER = b"MATLAB 5.0 MAT-file, written by jaxnets (jaxnets.data.wider_mat)"
+
+
+def _savemat(path: pathlib.Path, variables: dict) -> None:
+    """scipy's savemat, with a fixed 116-byte description in place of the one holding the time
+    of writing, so the same content gives byte-identical files."""
+    import io
+
+    from scipy.io import savemat
+
+    buf = io.BytesIO()
+    savemat(buf, variables)
+    data = bytearray(buf.getvalue())
+    data[:116] = MAT_HEADER.ljust(116, b" ")
+    path.write_bytes(bytes(data))
+
+
 def write_val_mats(out_dir, images: list[WiderImage], subsets: dict[str, dict[str, np.ndarray]]) -> None:
     """Write ``wider_face_val.mat`` and ``wider_{easy,medium,hard}_val.mat`` into ``out_dir``.
 
     subsets: subset name -> {image name 'event/stem.jpg': 1-based face indices}; an image not in
     a subset's dict has no face in that subset."""
-    from scipy.io import savemat
-
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     groups = _group(images)
@@ -105,12 +120,12 @@ def write_val_mats(out_dir, images: list[WiderImage], subsets: dict[str, dict[st
     labels = {f"{name}_label_list": _cell([_cell([
         np.asarray(im.faces, np.int64).reshape(-1, len(FACE_FIELDS))[:, [FACE_FIELDS.index(name)]].astype(np.float64)
         for im in ims]) for ims in groups.values()]) for name in LABELS}
-    savemat(out_dir / FACE_MAT, {**common, **labels})
+    _savemat(out_dir / FACE_MAT, {**common, **labels})
     for s in SUBSETS:
         keep = subsets.get(s, {})
         gt_list = _cell([_cell([np.asarray(keep.get(im.name, []), np.int32).reshape(-1, 1) for im in ims])
                          for ims in groups.values()])
-        savemat(out_dir / SUBSET_MAT[s], {**common, "gt_list": gt_list})
+        _savemat(out_dir / SUBSET_MAT[s], {**common, "gt_list": gt_list})
 
 
 def find_val_mats(path) -> pathlib.Path | None:

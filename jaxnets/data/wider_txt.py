@@ -204,6 +204,7 @@ def write_gt(path, images: Iterable[WiderImage]) -> None:
         out.append(str(len(faces)))
         rows = faces if len(faces) else np.zeros((1, len(FACE_FIELDS)), np.int64)
         out.extend(" ".join(str(int(v)) for v in row) + " " for row in rows)
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
@@ -220,6 +221,7 @@ def read_filelist(path) -> list[str]:
 
 
 def write_filelist(path, names: Iterable[str]) -> None:
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(path).write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
 
 
