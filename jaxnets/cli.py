@@ -10,6 +10,7 @@
     jaxnets real-photos OUT                # three real photos with hand-drawn face boxes, WIDER layout
     jaxnets baselines mtcnn|lbp|haar ROOT PRED_DIR   # a baseline detector -> WIDER prediction files
     jaxnets wider-eval PRED_DIR --gt DIR   # official WIDER FACE easy / medium / hard AP, PR curves
+    jaxnets anchors-report DATA --config v2.4   # faces no anchor covers, by size (section 5.3.5)
 
 CONFIG is a path to a ``get_config()`` file, or a name relative to ``experiments/``
 (``mnist/cnn_mnist``).
@@ -160,6 +161,7 @@ def _prepare_wider(args) -> int:
     from jaxnets.data import DataError
     from jaxnets.data.wider_source import open_wider
 
+    _quiet_libraries()  # tfds' absl warnings ("Variant folder ... has no dataset_info.json")
     if args.idx_dir:
         print("jaxnets prepare: --idx-dir applies to the digit sets; give WIDER FACE as --wider-dir", file=sys.stderr)
         return 2

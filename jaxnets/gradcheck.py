@@ -12,7 +12,9 @@ strides 1-3 (including stride > kernel), paddings 0-2 (including asymmetric), ov
 pooling windows and max-pool ties (autodiff only: the max is not differentiable at a tie);
 for the temporal layers of section 6, causal kernels 1-6, dilations 1-8 (including a
 causal reach ``d(k - 1) >= T``), strides 1-2, weight-normalised kernels of rank 2-4, and
-dropout with a fixed key (train, rate 0, deterministic).
+dropout with a fixed key (train, rate 0, deterministic); for the detector of section 5,
+bilinear upsampling (factors 1-4, unequal, sizes 1 and odd) and the per-anchor losses (both
+branches of smooth L1, saturated logits, soft targets, focal γ = 0-3).
 
 ``run_gradcheck()`` returns one ``Row`` per layer; ``format_table`` prints them; ``main``
 (called by ``jaxnets gradcheck``) prints the table and returns 1 if anything fails.
@@ -69,7 +71,8 @@ class Case:
     """One check: ``layer(*arrays, **static)``.
 
     ``args`` are ``(shape, kind)`` pairs for the array arguments, all differentiated; kind is
-    ``normal``; ``separated`` (distinct values >= 0.01 apart, so finite differences never
+    ``normal``; ``wide`` (normal times 2.5); ``unit`` (uniform in [0, 1]: soft targets);
+    ``separated`` (distinct values >= 0.01 apart, so finite differences never
     cross a max-pool switch); ``away0`` (``|x| >= 0.05``, clear of ReLU's kink); ``prob``
     (rows are softmax probabilities); ``const`` / ``ties`` (max-pool ties: all equal / small
     integers).  ``fd=False`` skips finite differences (non-differentiable points).
@@ -205,8 +208,30 @@ def _temporal_cases():
     return cases
 
 
+def _detector_cases():
+    """Section 5: bilinear ×f (H or W of 1, odd sizes, f = 1-4, unequal factors) and the
+    per-anchor losses (smooth L1 on both branches, soft targets in [0, 1], focal γ = 0-3)."""
+    cases = []
+    for shape, f in [((1, 1, 1, 1), 2), ((2, 3, 4, 5), 2), ((1, 2, 3, 7), 3),
+                     ((1, 1, 2, 3), (2, 3)), ((2, 1, 5, 2), 4), ((1, 2, 3, 3), 1),
+                     ((1, 1, 1, 6), 2)]:
+        cases.append(Case("upsample_bilinear", ((shape, "normal"),), (("factor", f),), True,
+                          f"x{shape} factor={f}"))
+    for shape in [(1, 1), (2, 7, 4)]:
+        cases.append(Case("smooth_l1", ((shape, "wide"),), (), True, f"x{shape}"))
+    for ra in [(1, 1), (2, 9)]:
+        cases.append(Case("two_class_softmax_cross_entropy", ((ra + (2,), "wide"), (ra, "unit")),
+                          (), True, f"logits{ra + (2,)}"))
+        cases.append(Case("sigmoid_binary_cross_entropy", ((ra, "wide"), (ra, "unit")), (), True,
+                          f"logits{ra}"))
+    for ra, gamma in [((1, 1), 0.0), ((2, 9), 0.5), ((2, 9), 2.0), ((3, 5), 3.0)]:
+        cases.append(Case("sigmoid_focal_loss", ((ra, "wide"), (ra, "unit")),
+                          (("gamma", gamma),), True, f"logits{ra} gamma={gamma}"))
+    return cases
+
+
 CASES: tuple[Case, ...] = tuple(
-    _conv_cases() + _pool_cases() + _other_cases() + _temporal_cases()
+    _conv_cases() + _pool_cases() + _other_cases() + _temporal_cases() + _detector_cases()
 )
 
 
@@ -225,6 +250,10 @@ def _random_array(rng: np.random.Generator, shape, kind: str) -> np.ndarray:
         z = 0.5 * rng.normal(size=shape)  # no tiny probabilities: log p stays well-conditioned
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
+    if kind == "wide":  # both branches of smooth L1, saturated logits
+        return 2.5 * rng.normal(size=shape)
+    if kind == "unit":  # soft targets p in [0, 1]
+        return rng.uniform(0.0, 1.0, size=shape)
     if kind == "const":
         return np.full(shape, 0.5)
     if kind == "ties":
@@ -315,6 +344,9 @@ def _predicted_shape(case: Case, arg_shapes):
         return L.conv_output_shape(arg_shapes[0], arg_shapes[1], kw["stride"], kw["padding"])
     if case.layer == "max_pool2d":
         return L.pool_output_shape(arg_shapes[0], kw["kernel"], kw["stride"])
+    if case.layer == "upsample_bilinear":
+        (r, c, h, w), f = arg_shapes[0], np.broadcast_to(kw["factor"], 2)
+        return (r, c, int(f[0]) * h, int(f[1]) * w)
     if case.layer == "causal_conv1d":
         return L.causal_conv1d_output_shape(arg_shapes[0], arg_shapes[1], kw["dilation"],
                                             kw["stride"])
@@ -403,14 +435,15 @@ def format_table(rows: Sequence[Row]) -> str:
     """A fixed-width text table of ``rows``; failing cases are listed under it."""
     head = ("layer", "cases", "fwd rel", "vjp-ad abs", "vjp-ad rel", "vjp-FD rel", "shapes",
             "result")
+    wl = max([22] + [len(r.layer) for r in rows])  # the layer column fits the longest name
     lines = [
-        f"{head[0]:<22} {head[1]:>5} {head[2]:>9} {head[3]:>10} {head[4]:>10} {head[5]:>10} "
+        f"{head[0]:<{wl}} {head[1]:>5} {head[2]:>9} {head[3]:>10} {head[4]:>10} {head[5]:>10} "
         f"{head[6]:>6}  {head[7]}"
     ]
     lines.append("-" * len(lines[0]))
     for r in rows:
         lines.append(
-            f"{r.layer:<22} {r.n_cases:>5} {r.max_fwd_err:>9.1e} {r.max_abs_err:>10.1e} "
+            f"{r.layer:<{wl}} {r.n_cases:>5} {r.max_fwd_err:>9.1e} {r.max_abs_err:>10.1e} "
             f"{r.max_rel_err:>10.1e} {r.max_fd_rel_err:>10.1e} {'ok' if r.shapes_ok else 'BAD':>6}"
             f"  {'PASS' if r.passed else 'FAIL'}"
         )

@@ -219,3 +219,38 @@ def test_killed_run_leaves_nothing_complete_and_rerun_cleans_up(tmp_path):
     foreign.mkdir()
     with pytest.raises(ValueError, match="not left by make-faces"):
         writer.write_set(tmp_path / "x", {"val": 1}, seed=0, size=(160, 120))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--train", "99999999999", "--val", "2"], "at most 1,000,000"),
+    (["--val", "\u0661"], "expected a whole number"),
+])
+def test_huge_or_non_ascii_counts_are_refused_before_any_work(tmp_path, capsys, argv, words):
+    assert main(["make-faces", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]
+
+
+def test_output_under_a_file_is_bad_input(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["make-faces", str(tmp_path / "afile" / "sub"), "--val", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a folder" in err[0]
+
+
+@pytest.mark.parametrize("instant", ["after_moving_the_old_set_aside", "after_renaming_before_unmarking"])
+def test_kill_while_publishing_then_rerun(made, tmp_path, instant):
+    """The two instants inside ``publish`` where a kill leaves a state between old and new: the
+    rerun accepts it and writes the same files as an uninterrupted run."""
+    import shutil
+
+    out, partial, old = tmp_path / "set", writer.partial_path(tmp_path / "set"), writer.old_path(tmp_path / "set")
+    shutil.copytree(made, partial)
+    (partial / writer.PARTIAL_MARK).write_text("x")
+    if instant == "after_moving_the_old_set_aside":
+        shutil.copytree(made, old)          # the previous set, moved aside; out is gone
+    else:
+        partial.rename(out)                 # the new set is in place with its mark still inside
+    writer.write_set(out, COUNTS, seed=0, size=SIZE, workers=1)
+    assert all_files(out) == all_files(made)
+    assert not partial.exists() and not old.exists()

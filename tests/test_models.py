@@ -56,8 +56,8 @@ def test_ffn_shapes_follow_table_2():
 
 
 def test_build_model_rejects_unknown_names():
-    with pytest.raises(ValueError, match="model.name='resnet'"):
-        build_model(_model_config("resnet"))
+    with pytest.raises(ValueError, match="model.name='no_such_model'"):
+        build_model(_model_config("no_such_model"))
     with pytest.raises(ValueError, match="model.grad='numeric'"):
         build_model(_model_config("mnist_cnn", grad="numeric"))
 

@@ -487,3 +487,14 @@ def test_cli_warnings_fallback_and_bad_arguments(tmp_path, capsys):
         assert err.count("\n") == 1 and what in err
     assert main(["wider-eval", str(tmp_path / "nopreds"), "--gt", str(tmp_path / "root")]) == 2
     assert "no such prediction directory" in capsys.readouterr().err
+
+
+def test_prediction_files_are_written_by_descending_score(tmp_path):
+    """So evaluators that do not sort (the popular Python port) read them as the official code does."""
+    from jaxnets.eval.wider_predictions import write_predictions
+
+    pred = np.array([[0, 0, 5, 5, 0.2], [1, 1, 5, 5, 0.9], [2, 2, 5, 5, 0.5], [3, 3, 5, 5, 0.9]])
+    write_predictions(tmp_path, {"0--A/a": pred})
+    lines = (tmp_path / "0--A" / "a.txt").read_text().splitlines()
+    assert [float(line.split()[4]) for line in lines[2:]] == [0.9, 0.9, 0.5, 0.2]
+    assert [float(line.split()[0]) for line in lines[2:]] == [1.0, 3.0, 2.0, 0.0]  # ties keep their order

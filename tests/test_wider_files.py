@@ -56,6 +56,13 @@ def test_txt_round_trip_keeps_every_field_and_the_zero_face_line(tmp_path):
     (f"0--A/a.jpg\n1\n{FACE}\n0--A/a.jpg\n1\n{FACE}\n", 4, "listed twice (first on line 1)"),
     ("0--A/a.jpg\n0\n1 0 0 0 0 0 0 0 0 0\n", 3, "count on line 2 is 0"),
     ("a.jpg\n0\n", 1, "expected an image name '<event>/<name>.jpg'"),
+    ("0--A/a.jpg\n1\n1 1 1 99999999999999999999 0 0 0 0 0 0\n", 3, "field h = 99999999999999999999 is out of range"),
+    ("0--A/a.jpg\n99999999999999999999\n", 2, "is out of range"),
+    ("0--A/a.jpg\n1\n1 2 3 \u0661\u0660 0 0 0 0 0 0\n", 3, "field h = '\u0661\u0660' is not"),
+    ("0--A/a.jpg\n1\n1 2 3 1_0 0 0 0 0 0 0\n", 3, "field h = '1_0' is not"),
+    ("../etc/a.jpg\n0\n", 1, "must be a relative path inside the images folder"),
+    ("/etc/a.jpg\n0\n", 1, "must be a relative path"),
+    ("0--A//a.jpg\n0\n", 1, "must be a relative path"),
 ])
 def test_each_defect_is_one_error_naming_file_and_line(tmp_path, text, line, words):
     p = tmp_path / "wider_face_val_bbx_gt.txt"
@@ -64,6 +71,12 @@ def test_each_defect_is_one_error_naming_file_and_line(tmp_path, text, line, wor
         read_gt(p)
     msg = str(e.value)
     assert msg.startswith(f"{p}:{line}: ") and words in msg and "\n" not in msg
+
+
+def test_a_leading_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    (tmp_path / "gt.txt").write_bytes("\ufeff0--A/a.jpg\r\n1\r\n1 2 3 4 0 0 0 0 0 0 \r\n".encode("utf-8"))
+    (im,) = read_gt(tmp_path / "gt.txt")
+    assert im.name == "0--A/a.jpg" and im.faces[0, :4].tolist() == [1, 2, 3, 4]
 
 
 def test_empty_binary_and_missing_files(tmp_path):
@@ -159,6 +172,23 @@ def test_damaged_mats_are_one_line_errors(tmp_path):
     write_val_mats(tmp_path, _images(), {**_subsets(), "hard": {"0--A/a_1.jpg": [3]}})
     with pytest.raises(DataError, match=r"wider_hard_val.mat: gt_list\[0\]\[0\] holds \[3\]"):
         read_val_mats(tmp_path)
+    write_val_mats(tmp_path, _images(), _subsets())
+    m = {k: v for k, v in loadmat(tmp_path / "wider_face_val.mat").items() if not k.startswith("__")}
+    m["face_bbx_list"][0][0][0][0] = "abc"
+    savemat(tmp_path / "wider_face_val.mat", m)
+    with pytest.raises(DataError, match=r"wider_face_val.mat: face_bbx_list\[0\]\[0\] is not numeric"):
+        read_val_mats(tmp_path)
+    m["face_bbx_list"][0][0][0][0] = np.array([[1.0, 2.0, -3.0, 4.0]])
+    savemat(tmp_path / "wider_face_val.mat", m)
+    with pytest.raises(DataError, match="negative width or height"):
+        read_val_mats(tmp_path)
+    write_val_mats(tmp_path, _images(), _subsets())
+    e = {k: v for k, v in loadmat(tmp_path / "wider_easy_val.mat").items() if not k.startswith("__")}
+    e["file_list"][0][0][1][0] = "other"
+    savemat(tmp_path / "wider_easy_val.mat", e)
+    with pytest.raises(DataError, match="wider_easy_val.mat: file_list differs"):
+        read_val_mats(tmp_path)
+    write_val_mats(tmp_path, _images(), _subsets())
     m = loadmat(tmp_path / "wider_face_val.mat")
     del m["face_bbx_list"]
     savemat(tmp_path / "wider_face_val.mat", {k: v for k, v in m.items() if not k.startswith("__")})

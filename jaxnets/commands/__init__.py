@@ -11,4 +11,5 @@ COMMANDS = (
     "jaxnets.commands.make_faces",
     "jaxnets.commands.real_photos",
     "jaxnets.commands.baselines",
+    "jaxnets.commands.anchors_report",
 )

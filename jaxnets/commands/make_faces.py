@@ -12,13 +12,17 @@ import re
 import sys
 
 MIN_SIDE, MAX_SIDE = 64, 4096
+MAX_IMAGES = 1_000_000  # per split (WIDER FACE has 32,203 images in all)
 
 
 def _count(name: str, text: str) -> int:
     from jaxnets.data.errors import DataError
 
-    if not re.fullmatch(r"\d+", text.strip()):
+    if not re.fullmatch(r"[0-9]+", text.strip()):
         raise DataError(f"--{name} {text!r}: expected a whole number >= 0")
+    top = 2**63 - 1 if name == "seed" else MAX_IMAGES
+    if int(text) > top:
+        raise DataError(f"--{name} {text.strip()}: at most {top:,}")
     return int(text)
 
 

@@ -182,11 +182,16 @@ def _boxes(path, m) -> tuple[list[str], list[list[str]], list[list[np.ndarray]]]
     for i, row in enumerate(_cells(path, m, "face_bbx_list")):
         out = []
         for j, b in enumerate(row):
-            b = np.asarray(b, np.float64)
+            try:
+                b = np.asarray(b, np.float64)
+            except (ValueError, TypeError):
+                raise DataError(f"{path}: face_bbx_list[{i}][{j}] is not numeric") from None
             if b.size == 0:
                 b = b.reshape(0, 4)
             if b.ndim != 2 or b.shape[1] != 4 or not np.isfinite(b).all():
                 raise DataError(f"{path}: face_bbx_list[{i}][{j}] is not a finite K x 4 array (shape {b.shape})")
+            if (b[:, 2:] < 0).any():
+                raise DataError(f"{path}: face_bbx_list[{i}][{j}] has a negative width or height")
             out.append(b)
         boxes.append(out)
     if not (len(events) == len(files) == len(boxes)) or any(len(f) != len(b) for f, b in zip(files, boxes)):
@@ -202,9 +207,12 @@ def _subset(path, m, files, boxes) -> list[list[np.ndarray]]:
     for i, row in enumerate(rows):
         keep_row = []
         for j, keep in enumerate(row):
-            k = np.asarray(keep).reshape(-1)
+            try:
+                k = np.asarray(keep, np.float64).reshape(-1)
+            except (ValueError, TypeError):
+                raise DataError(f"{path}: gt_list[{i}][{j}] is not numeric") from None
             if k.size and (not np.all(np.equal(np.mod(k, 1), 0)) or k.min() < 1 or k.max() > len(boxes[i][j])):
-                raise DataError(f"{path}: gt_list[{i}][{j}] holds {k.tolist()[:5]}..., not 1-based indices "
+                raise DataError(f"{path}: gt_list[{i}][{j}] holds {[int(v) if float(v).is_integer() else v for v in k[:5]]}, not 1-based indices "
                                 f"into that image's {len(boxes[i][j])} faces")
             keep_row.append(k.astype(np.int64))
         out.append(keep_row)
@@ -227,6 +235,13 @@ def read_val_mats(gt_dir) -> WiderGroundTruth:
         m = _load(path, ("event_list", "file_list", "gt_list"))
         if _strings(path, m, "event_list") != events:
             raise DataError(f"{path}: event_list differs from {FACE_MAT}'s")
+        try:
+            same_files = [[str(np.asarray(x).reshape(-1)[0]) for x in row]
+                          for row in _cells(path, m, "file_list")] == files
+        except IndexError:
+            same_files = False
+        if not same_files:
+            raise DataError(f"{path}: file_list differs from {FACE_MAT}'s")
         subsets[s] = _subset(path, m, files, boxes)
     return WiderGroundTruth(events, files, boxes, invalid, subsets, str(gt_dir), official=True)
 

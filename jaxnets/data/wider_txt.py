@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import pathlib
 from typing import Iterable
 
@@ -39,6 +40,8 @@ from jaxnets.data.errors import DataError
 FACE_FIELDS = ("x1", "y1", "w", "h", "blur", "expression", "illumination", "invalid", "occlusion", "pose")
 ATTRIBUTE_MAX = {"blur": 2, "expression": 1, "illumination": 1, "invalid": 1, "occlusion": 2, "pose": 1}
 SPLITS = ("train", "val", "test")
+INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only (int() would also take '١٠' or '1_0')
+MAX_COORD = 10**9  # larger than any image side or face count; keeps every value inside int64
 
 
 class WiderFormatError(DataError):
@@ -86,7 +89,7 @@ def split_paths(root, split: str) -> tuple[pathlib.Path, pathlib.Path]:
 def _lines(path) -> list[tuple[int, str]]:
     """(1-based line number, stripped text) of every non-blank line."""
     try:
-        text = pathlib.Path(path).read_bytes().decode("utf-8")
+        text = pathlib.Path(path).read_bytes().decode("utf-8-sig")  # a leading BOM is dropped
     except FileNotFoundError:
         raise WiderFormatError(f"{path}: not found") from None
     except IsADirectoryError:
@@ -121,11 +124,12 @@ def _parse_face(path, line: int, text: str, count_line: int, count: int) -> np.n
                                f"({' '.join(FACE_FIELDS)}), found {len(tokens)}")
     values = []
     for field, tok in zip(FACE_FIELDS, tokens):
-        try:
-            values.append(int(tok))
-        except ValueError:
+        if not INTEGER.fullmatch(tok):
             kind = "not an integer" if _is_numeric_line(tok) else "not a number"
-            raise WiderFormatError(f"{path}:{line}: field {field} = {tok!r} is {kind}") from None
+            raise WiderFormatError(f"{path}:{line}: field {field} = {tok!r} is {kind}")
+        if abs(int(tok)) > MAX_COORD:
+            raise WiderFormatError(f"{path}:{line}: field {field} = {tok} is out of range (|value| > {MAX_COORD})")
+        values.append(int(tok))
     face = np.asarray(values, np.int64)
     for field in ("w", "h"):
         if face[FACE_FIELDS.index(field)] < 0:
@@ -143,6 +147,10 @@ def _parse_name(path, line: int, text: str) -> str:
                                "(the count of the record before it is too small?)")
     if " " in text or "\t" in text or "/" not in text:
         raise WiderFormatError(f"{path}:{line}: expected an image name '<event>/<name>.jpg', found {text!r}")
+    parts = text.replace("\\", "/").split("/")
+    if text.startswith(("/", "\\")) or ".." in parts or ":" in parts[0] or "" in parts:
+        raise WiderFormatError(f"{path}:{line}: image name {text!r} must be a relative path inside the "
+                               "images folder ('<event>/<name>.jpg', no '..')")
     return text
 
 
@@ -150,10 +158,11 @@ def _parse_count(path, lines, k: int, name_line: int) -> int:
     if k >= len(lines):
         raise WiderFormatError(f"{path}:{name_line}: the file ends before this image's face count")
     line, text = lines[k]
-    try:
-        count = int(text)
-    except ValueError:
-        raise WiderFormatError(f"{path}:{line}: face count {text!r} is not an integer") from None
+    if not INTEGER.fullmatch(text):
+        raise WiderFormatError(f"{path}:{line}: face count {text!r} is not an integer")
+    count = int(text)
+    if count > MAX_COORD:
+        raise WiderFormatError(f"{path}:{line}: face count {count} is out of range")
     if count < 0:
         raise WiderFormatError(f"{path}:{line}: face count {count} is negative")
     return count

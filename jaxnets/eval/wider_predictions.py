@@ -113,14 +113,18 @@ def read_predictions(pred_dir, names: Iterable[str] | None = None) -> dict[str, 
 def write_predictions(pred_dir, predictions: Mapping[str, np.ndarray]) -> None:
     """Write ``PRED_DIR/<event>/<stem>.txt`` for every ``"event/stem"`` -> (N, 5) x, y, w, h, score.
 
+    Rows are written by score, descending (ties in the given order), so evaluators that do not
+    sort -- the popular Python port of the official code -- score them as the official code does.
     Values are written with Python's shortest round-trip repr, so reading them back gives the
-    same float64 array. Other files in ``pred_dir`` are left as they are."""
+    same float64 array rows. Other files in ``pred_dir`` are left as they are."""
+    from jaxnets.eval.wider_protocol import sort_by_score
+
     pred_dir = pathlib.Path(pred_dir)
     for name, pred in predictions.items():
         parts = name.split("/")
         if len(parts) != 2 or not all(parts) or any(p in (".", "..") for p in parts):
             raise DataError(f"prediction name {name!r}: expected 'event/stem' (no '.jpg', one '/')")
-        rows = [" ".join(repr(float(v)) for v in row) for row in prediction_array(name, pred)]
+        rows = [" ".join(repr(float(v)) for v in row) for row in sort_by_score(prediction_array(name, pred))]
         (pred_dir / parts[0]).mkdir(parents=True, exist_ok=True)
         text = "\n".join([parts[1], str(len(rows)), *rows]) + "\n"
         (pred_dir / parts[0] / f"{parts[1]}.txt").write_text(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxnets.layers.shapes import (
@@ -22,6 +23,8 @@ from jaxnets.layers.shapes import (
     check_weight_norm_args,
 )
 from jaxnets.layers.registry import OP_NAMES
+from jaxnets.layers.detection_losses import _check_gamma, _check_two_class_args
+from jaxnets.layers.resample import _check_upsample_args
 
 # Every op of registry.OP_NAMES, plus the original TCN's pad-and-chop causal conv (for tests
 # and bench/; it is the same map as ``causal_conv1d``, so no custom VJP of its own).
@@ -179,3 +182,57 @@ def dropout(x, rate, key, deterministic=False):
         return x
     keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
     return jnp.where(keep, x * (1.0 / (1.0 - rate)), jnp.zeros_like(x))
+
+
+# ------------------------------------------------------- the detector (section 5)
+def _interp_matrix(n, f, dtype):
+    """(f n, n): row o holds PyTorch's ``align_corners=False`` weights for output o,
+    ``s = max((o + 1/2)/f - 1/2, 0)``, rows ``floor(s)`` and ``min(floor(s) + 1, n - 1)``."""
+    m = np.zeros((f * n, n))
+    for o in range(f * n):
+        s = max((o + 0.5) / f - 0.5, 0.0)
+        i0 = int(np.floor(s))
+        lam = s - i0
+        m[o, i0] += 1.0 - lam
+        m[o, min(i0 + 1, n - 1)] += lam
+    return jnp.asarray(m, dtype=dtype)
+
+
+def upsample_bilinear(x, factor=2):
+    """Bilinear ×f, half-pixel centres (PyTorch ``align_corners=False``), as two dense
+    interpolation matrices: ``Y = U_H X U_Wᵀ`` per (r, c).
+    x: (R, C, H, W) -> (R, C, f_h H, f_w W)."""
+    fh, fw = _check_upsample_args(x.shape, factor)
+    uh = _interp_matrix(x.shape[2], fh, x.dtype)
+    uw = _interp_matrix(x.shape[3], fw, x.dtype)
+    return jnp.einsum("oh,rchw,pw->rcop", uh, x, uw, precision=lax.Precision.HIGHEST)
+
+
+def smooth_l1(x):
+    """Eq 56: ``0.5 x^2`` if ``|x| < 1`` else ``|x| - 0.5``, elementwise."""
+    return jnp.where(jnp.abs(x) < 1, 0.5 * x * x, jnp.abs(x) - 0.5)
+
+
+def two_class_softmax_cross_entropy(logits, p):
+    """Eq 57 over C = 2 classes with ``y = (1 - p, p)``, via ``log_softmax``.
+    logits: (..., 2), p: (...) -> (...)."""
+    _check_two_class_args(logits.shape, p.shape)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -(1 - p) * logp[..., 0] - p * logp[..., 1]
+
+
+def sigmoid_binary_cross_entropy(logits, p):
+    """Eq 59 with ``p̂ = σ(z)``: ``-p log p̂ - (1 - p) log(1 - p̂)`` (``log σ`` via
+    ``jax.nn.log_sigmoid``).  logits, p: same shape -> that shape."""
+    check_same_shape("sigmoid_binary_cross_entropy", ("logits", "p"), logits.shape, p.shape)
+    return -p * jax.nn.log_sigmoid(logits) - (1 - p) * jax.nn.log_sigmoid(-logits)
+
+
+def sigmoid_focal_loss(logits, p, gamma=3.0):
+    """Eq 61 with the modulating factor on the prediction ``p̂ = σ(z)``:
+    ``-p (1 - p̂)^γ log p̂ - (1 - p) p̂^γ log(1 - p̂)``.  logits, p: same shape -> that shape."""
+    check_same_shape("sigmoid_focal_loss", ("logits", "p"), logits.shape, p.shape)
+    gamma = _check_gamma(gamma)
+    p_hat = lax.logistic(logits)
+    return (-p * (1 - p_hat) ** gamma * jnp.log(p_hat)
+            - (1 - p) * p_hat ** gamma * jnp.log1p(-p_hat))

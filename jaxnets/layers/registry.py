@@ -24,6 +24,8 @@ OP_MODULES = (
     "temporal",
     "weight_norm",
     "dropout",
+    "resample",
+    "detection_losses",
 )
 
 CUSTOM = {

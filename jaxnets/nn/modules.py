@@ -48,7 +48,8 @@ class Conv2d(nn.Module):
     """2-D convolution, eq (22), with stride s and (possibly asymmetric) zero-padding p.
 
     x: (R, C, H, W) -> (R, C', H', W'), H' = floor((H + p_top + p_bottom - k) / s) + 1 (eq 21).
-    Parameters: ``w`` (C', C, k, k), ``b`` (C',).
+    Parameters: ``w`` (C', C, k, k), ``b`` (C',) unless ``use_bias=False`` (no ``b``: for a
+    convolution followed by batch norm, whose β makes a bias redundant).
     """
 
     features: int
@@ -56,14 +57,17 @@ class Conv2d(nn.Module):
     stride: int | tuple[int, int] = 1
     padding: Padding = 0
     grad: str = "custom"
+    use_bias: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         ops = layers.get_ops(self.grad)
         kh, kw = (self.kernel_size, self.kernel_size) if isinstance(self.kernel_size, int) else self.kernel_size
         w = self.param("w", he_normal((1, 2, 3), 0), (self.features, x.shape[1], kh, kw), jnp.float32)
-        b = self.param("b", nn.initializers.zeros, (self.features,), jnp.float32)
-        return ops.conv2d(x, w.astype(x.dtype), b.astype(x.dtype), stride=self.stride, padding=self.padding)
+        b = None
+        if self.use_bias:
+            b = self.param("b", nn.initializers.zeros, (self.features,), jnp.float32).astype(x.dtype)
+        return ops.conv2d(x, w.astype(x.dtype), b, stride=self.stride, padding=self.padding)
 
 
 class BatchNorm(nn.Module):

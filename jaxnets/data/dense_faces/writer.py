@@ -127,6 +127,11 @@ def check_target(out: pathlib.Path) -> None:
     complete set made by make-faces; also when ``<out>.partial`` exists but is not ours."""
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
+    parent = next((d for d in out.absolute().parents if d.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise DataError(f"{out}: {parent} is a file, not a folder")
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"{out}: cannot write into {parent} (permission denied)")
     if out.is_dir() and any(out.iterdir()) and not is_complete_set(out):
         raise DataError(f"{out}: folder is not empty and is not a set made by make-faces "
                         f"(no {MANIFEST}); choose a new folder or empty it")
@@ -148,8 +153,12 @@ def old_path(out: pathlib.Path) -> pathlib.Path:
 
 
 def publish(partial: pathlib.Path, out: pathlib.Path) -> None:
-    """Replace ``out`` (absent, empty, or a previous complete set) by the finished ``partial``."""
-    (partial / PARTIAL_MARK).unlink()
+    """Replace ``out`` (absent, empty, or a previous complete set) by the finished ``partial``.
+
+    Safe to kill at any instant: until ``partial`` is renamed it keeps its mark (a rerun removes
+    it and starts again; a previous set moved aside to ``<out>.replaced`` is accepted and removed
+    by that rerun); after the rename ``out`` holds the manifest, so it counts as a complete set
+    even if the mark inside it was not removed yet."""
     old = old_path(out)
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
@@ -158,6 +167,7 @@ def publish(partial: pathlib.Path, out: pathlib.Path) -> None:
             shutil.rmtree(old)
         os.replace(out, old)
     os.replace(partial, out)
+    (out / PARTIAL_MARK).unlink()
     if old.exists():
         shutil.rmtree(old)
 
