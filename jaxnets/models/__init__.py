@@ -4,6 +4,7 @@
 """
 
 from jaxnets.models import mnist, tcn  # noqa: F401  (register their builders)
+from jaxnets.models import face_detector  # noqa: F401  (registers "face_detector")
 from jaxnets.models.mnist import (
     PAPER_PARAMS,
     MnistCNN,
