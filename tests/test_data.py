@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import pathlib
 import struct
 
@@ -15,6 +14,7 @@ import tensorflow_datasets as tfds
 
 from jaxnets import data
 from jaxnets.data import DataError, builders, sources
+from tests._tfds import to_tfrecord
 
 FASHION = pathlib.Path(sources.FASHION_MNIST_SYSTEM_DIR)
 needs_fashion = pytest.mark.skipif(
@@ -296,22 +296,6 @@ class _StandardMnistLayout(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
             yield i, {"image": png.getvalue(), "label": int(label)}
 
 
-def _to_tfrecord(version_dir: pathlib.Path):
-    """Rewrite an array_record tfds dataset as TFRecord (tfds' default format), CRCs zeroed."""
-    b = tfds.builder_from_directory(str(version_dir))
-    for split in b.info.splits:
-        source = b.as_data_source(split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
-        records = source.__getitems__(list(range(len(source))))
-        with open(version_dir / f"mnist-{split}.tfrecord-00000-of-00001", "wb") as f:
-            for r in records:
-                f.write(struct.pack("<Q", len(r)) + bytes(4) + r + bytes(4))
-    for p in version_dir.glob("*.array_record-*"):
-        p.unlink()
-    info = json.loads((version_dir / "dataset_info.json").read_text())
-    info["fileFormat"] = "tfrecord"
-    (version_dir / "dataset_info.json").write_text(json.dumps(info))
-
-
 def _sorted_by_tag(images, labels):
     order = np.argsort(tags(images))
     return images.reshape(len(images), 28, 28)[order], labels[order]
@@ -327,7 +311,7 @@ def test_standard_tfds_mnist_is_read_without_tensorflow(tmp_path, file_format):
     standard = tfds.builder_from_directory(str(version_dir))
     reference = standard.as_data_source("train")  # tfds' own numpy decoding of the PNGs
     if file_format == "tfrecord":
-        _to_tfrecord(version_dir)
+        to_tfrecord(version_dir)
 
     d = data.load_digits("mnist", data_dir=str(tmp_path), validation_size=5, idx_dir="")
     assert d.source.startswith(f"tfds prepared mnist 3.0.1 in {tmp_path} ({file_format})")

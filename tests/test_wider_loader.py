@@ -11,10 +11,8 @@ detected and prepared again; a preparation killed midway leaves nothing that loo
 from __future__ import annotations
 
 import io
-import json
 import pathlib
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -30,6 +28,7 @@ from jaxnets.data.errors import DataError
 from jaxnets.data.wider_builder import WiderFaceTxt
 from jaxnets.data.wider_source import load_wider
 from jaxnets.data.wider_txt import WiderImage, write_filelist, write_gt
+from tests._tfds import to_tfrecord
 
 SIZE = (48, 64)  # (H, W) of every image of the small trees
 FACES = np.array([[2, 3, 10, 12, 0, 0, 0, 0, 0, 0],   # x1 y1 w h blur expression illumination invalid occlusion pose
@@ -230,24 +229,9 @@ def test_standard_tfds_wider_face_is_read_into_the_same_records(tmp_path, capsys
     assert not test.annotated and all(len(r["boxes"]) == 0 for r in test.read(range(len(test))))
 
 
-def _to_tfrecord(version_dir: pathlib.Path) -> None:
-    """Rewrite an array_record tfds dataset as TFRecord (tfds' default format), CRCs zeroed."""
-    b = tfds.builder_from_directory(str(version_dir))
-    for split in b.info.splits:
-        source = b.as_data_source(split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
-        with open(version_dir / f"wider_face-{split}.tfrecord-00000-of-00001", "wb") as f:
-            for r in source.__getitems__(list(range(len(source)))):
-                f.write(struct.pack("<Q", len(r)) + bytes(4) + r + bytes(4))
-    for p in version_dir.glob("*.array_record-*"):
-        p.unlink()
-    info = json.loads((version_dir / "dataset_info.json").read_text())
-    info["fileFormat"] = "tfrecord"
-    (version_dir / "dataset_info.json").write_text(json.dumps(info))
-
-
 def test_standard_tfds_wider_face_as_tfrecord_says_how_to_rebuild(tmp_path, capsys):
     _, data_dir, _ = _standard_wider_face(tmp_path)
-    _to_tfrecord(data_dir / "wider_face" / "0.1.0")
+    to_tfrecord(data_dir / "wider_face" / "0.1.0")
     capsys.readouterr()  # tfds' progress bars
     assert cli.main(["prepare", "wider_face", "--data-dir", str(data_dir)]) == 2
     err = capsys.readouterr().err

@@ -69,16 +69,18 @@ def split_image_names(root, split: str = "val") -> tuple[list[str], pathlib.Path
 
 
 def load_rgb(path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file (grey and RGBA converted); DataError when unreadable."""
-    from PIL import Image, UnidentifiedImageError
+    """(H, W, 3) uint8 RGB of an image file (grey and RGBA converted); DataError when unreadable.
+    The decoding is :func:`jaxnets.data.wider_source.decode_jpeg`'s, the WIDER loader's own."""
+    from jaxnets.data.wider_source import decode_jpeg
 
+    path = pathlib.Path(path)
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: image not found") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"{path}: cannot be read as an image ({type(e).__name__})") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror or type(e).__name__})") from None
+    return decode_jpeg(data, str(path))
 
 
 def prediction_name(image_name: str) -> str:

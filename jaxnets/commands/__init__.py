@@ -13,3 +13,11 @@ COMMANDS = (
     "jaxnets.commands.baselines",
     "jaxnets.commands.anchors_report",
 )
+
+
+def bad_input(command: str, message: str) -> int:
+    """Print the one line ``jaxnets <command>: <message>`` to stderr; return exit code 2."""
+    import sys
+
+    print(f"jaxnets {command}: {message}", file=sys.stderr)
+    return 2

@@ -26,6 +26,7 @@ import json
 import math
 import pathlib
 import sys
+from jaxnets.commands import bad_input
 
 COMMAND = "anchors-report"
 HEIGHT_BINS = (0, 4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, math.inf)
@@ -51,14 +52,13 @@ def add_parser(subparsers) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"jaxnets {COMMAND}: {message}", file=sys.stderr)
-    return 2
+    return bad_input(COMMAND, message)
 
 
 def _numbers(flag: str, text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(parse_number(t)) for t in text.split(",") if t.strip())
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ArithmeticError):  # float ** overflows, x / 0
         raise ValueError(f"{flag} {text!r}: expected comma-separated numbers") from None
     if not values:
         raise ValueError(f"{flag} {text!r}: expected at least one number")
@@ -81,7 +81,7 @@ def _ratios(text: str) -> tuple[float, ...]:
         w, sep, h = tok.strip().partition(":")
         try:
             out.append(float(h) / float(w) if sep else float(w))
-        except (ValueError, ZeroDivisionError):
+        except (ValueError, ArithmeticError):  # float ** overflows, x / 0
             raise ValueError(f"--ratios {text!r}: expected width:height pairs like 1:1,1:1.5") from None
     return tuple(out)
 

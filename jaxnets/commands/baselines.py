@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from jaxnets.commands import bad_input
 
 COMMAND = "baselines"
 DETECTOR_NAMES = ("mtcnn", "lbp", "haar")
@@ -34,8 +35,7 @@ def add_parser(subparsers) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"jaxnets {COMMAND}: {message}", file=sys.stderr)
-    return 2
+    return bad_input(COMMAND, message)
 
 
 def _progress(done: int, total: int) -> None:

@@ -15,6 +15,7 @@ import json
 import math
 import pathlib
 import sys
+from jaxnets.commands import bad_input
 
 COMMAND = "wider-eval"
 SHOWN_NAMES = 3
@@ -34,8 +35,7 @@ def add_parser(subparsers) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"jaxnets {COMMAND}: {message}", file=sys.stderr)
-    return 2
+    return bad_input(COMMAND, message)
 
 
 def _warn(message: str) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 
 from jaxnets.data.batches import Batch, IndexedSource, batch_indices
 from jaxnets.data.detection_augment import AugmentSpec, example_rng, letterbox, make_color_jitter, random_crop
+from jaxnets.detection.assign import pad_faces as pad_to  # the zero padding once the faces fit
 
 
 def pad_faces(boxes: np.ndarray, invalid: np.ndarray, max_faces: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -49,14 +50,7 @@ def pad_faces(boxes: np.ndarray, invalid: np.ndarray, max_faces: int) -> tuple[n
         area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         keep = np.sort(np.argsort(-area, kind="stable")[:max_faces])
         b, inv = b[keep], inv[keep]
-    n = len(b)
-    out_b = np.zeros((max_faces, 4), np.float32)
-    out_b[:n] = b
-    mask = np.zeros(max_faces, bool)
-    mask[:n] = True
-    out_inv = np.zeros(max_faces, bool)
-    out_inv[:n] = inv
-    return out_b, mask, out_inv, k - n
+    return (*pad_to(b, inv, max_faces), k - len(b))
 
 
 def _stack(rows: list[dict]) -> Batch:

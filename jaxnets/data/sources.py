@@ -224,7 +224,7 @@ class StreamedSplit:
 # --------------------------------------------------------------------------- finding sources
 
 
-def _standard_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder | None:
+def standard_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder | None:
     """Read-only builder of a standard tfds ``name`` prepared in ``data_dir``, newest version."""
     root = pathlib.Path(data_dir) / name
     if not root.is_dir():
@@ -257,7 +257,7 @@ def _find(name: str, data_dir: str, idx_dir: str) -> tuple[dict[str, Any], str]:
     if idx_dir:
         return _from_idx(name, data_dir, idx_dir)
 
-    standard = _standard_builder(name, data_dir)
+    standard = standard_builder(name, data_dir)
     if standard is not None:
         where = standard.data_dir
         try:

@@ -53,7 +53,7 @@ from etils import epath
 
 from jaxnets.data.builders import FILE_FORMAT, _LocalBuilder
 from jaxnets.data.errors import DataError
-from jaxnets.data.wider_txt import FACE_FIELDS, WiderImage, check_images, read_filelist, read_gt, split_paths
+from jaxnets.data.wider_txt import FACE_FIELDS, WiderImage, check_images, read_filelist_lines, read_gt, split_paths
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,7 @@ class SplitScan:
 
 def _filelist_images(path: pathlib.Path) -> list[WiderImage]:
     """The test file list as face-less WiderImages that keep their line numbers."""
-    names = read_filelist(path)
-    lines = {}
-    for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        lines.setdefault(text.strip(), i)
-    return [WiderImage(n, np.zeros((0, len(FACE_FIELDS)), np.int64), lines.get(n, 0)) for n in names]
+    return [WiderImage(n, np.zeros((0, len(FACE_FIELDS)), np.int64), line) for line, n in read_filelist_lines(path)]
 
 
 def scan_split(root: pathlib.Path, split: str) -> SplitScan:

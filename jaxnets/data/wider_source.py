@@ -38,6 +38,7 @@ import hashlib
 import io
 import json
 import os
+import pathlib
 
 import numpy as np
 import PIL.Image
@@ -46,7 +47,7 @@ from tensorflow_datasets.proto import tf_example_pb2
 
 from jaxnets.data import builders
 from jaxnets.data.errors import DataError
-from jaxnets.data.sources import _standard_builder
+from jaxnets.data.sources import standard_builder
 from jaxnets.data.wider_builder import TFDS_SPLITS, WiderFaceTxt, prepare_wider
 
 ATTRIBUTES = ("blur", "expression", "illumination", "occlusion", "pose")
@@ -156,7 +157,7 @@ def _split_name(split: str) -> str:
 
 def _catalog_builder(data_dir: str) -> tfds.core.DatasetBuilder | None:
     """tfds' own wider_face prepared in data_dir (newest version), when it is readable by index."""
-    builder = _standard_builder(TFDS_NAME, data_dir)
+    builder = standard_builder(TFDS_NAME, data_dir)
     if builder is None:
         return None
     fmt = builder.info.file_format
@@ -174,6 +175,9 @@ def _catalog_builder(data_dir: str) -> tfds.core.DatasetBuilder | None:
 def open_wider(root=None, data_dir: str = "") -> tuple[tfds.core.DatasetBuilder, str, str]:
     """(prepared builder, description of the source, note about a re-preparation or "")."""
     data_dir = os.path.expanduser(str(data_dir)) if data_dir else builders.default_data_dir()
+    nearest = next((p for p in (pathlib.Path(data_dir), *pathlib.Path(data_dir).parents) if p.exists()), None)
+    if nearest is not None and not nearest.is_dir():
+        raise DataError(f"data dir {data_dir}: {nearest} is not a directory")
     if root:
         builder, note = prepare_wider(os.path.expanduser(str(root)), data_dir)
         return builder, f"WIDER files in {root} (prepared in {builder.data_dir})", note

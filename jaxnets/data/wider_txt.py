@@ -217,16 +217,21 @@ def write_gt(path, images: Iterable[WiderImage]) -> None:
     pathlib.Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
-def read_filelist(path) -> list[str]:
-    """Image names of ``wider_face_test_filelist.txt``, one per line."""
-    names, seen = [], {}
+def read_filelist_lines(path) -> list[tuple[int, str]]:
+    """(1-based line, image name) of every entry of ``wider_face_test_filelist.txt``, in file order."""
+    entries, seen = [], {}
     for line, text in _lines(path):
         name = _parse_name(path, line, text)
         if name in seen:
             raise WiderFormatError(f"{path}:{line}: image {name} is listed twice (first on line {seen[name]})")
         seen[name] = line
-        names.append(name)
-    return names
+        entries.append((line, name))
+    return entries
+
+
+def read_filelist(path) -> list[str]:
+    """Image names of ``wider_face_test_filelist.txt``, one per line."""
+    return [name for _, name in read_filelist_lines(path)]
 
 
 def write_filelist(path, names: Iterable[str]) -> None:

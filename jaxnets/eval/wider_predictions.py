@@ -136,7 +136,7 @@ def load_ground_truth(path):
     val annotation txt -- ``path`` itself or ``path/wider_face_split/wider_face_val_bbx_gt.txt`` --
     without subsets (``official`` False)."""
     from jaxnets.data.wider_mat import find_val_mats, ground_truth_from_images, read_val_mats
-    from jaxnets.data.wider_txt import read_gt
+    from jaxnets.data.wider_txt import read_gt, split_paths
 
     path = pathlib.Path(path)
     if path.is_file() and path.suffix == ".mat":
@@ -148,7 +148,8 @@ def load_ground_truth(path):
     mats = find_val_mats(path)
     if mats is not None:
         return read_val_mats(mats)
-    for txt in (path / "wider_face_split" / "wider_face_val_bbx_gt.txt", path / "wider_face_val_bbx_gt.txt"):
+    val_txt = split_paths(path, "val")[0]
+    for txt in (val_txt, path / val_txt.name):
         if txt.is_file():
             return ground_truth_from_images(read_gt(txt), str(txt))
     raise DataError(f"{path}: neither the official .mat files (wider_face_val.mat, wider_{{easy,medium,hard}}_val.mat "

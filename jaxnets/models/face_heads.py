@@ -72,6 +72,7 @@ import ml_collections
 import numpy as np
 
 from jaxnets import layers
+from jaxnets.detection.anchors import flatten_level
 from jaxnets.models.fpn import FPN, FPN_UPSAMPLE, LevelProjection, check_features
 from jaxnets.nn import BatchNorm, he_normal
 
@@ -114,11 +115,11 @@ def prior_bias(prior: float, num_logits: int) -> tuple[float, ...]:
 
 
 def flatten_predictions(y: jax.Array, num_anchors: int) -> jax.Array:
-    """(R, A·K, H, W), channel a·K + k  ->  (R, H·W·A, K), row (y·W + x)·A + a."""
-    r, ak, h, w = y.shape
-    k = ak // num_anchors
-    y = y.reshape(r, num_anchors, k, h, w)  # (R, A, K, H, W)
-    return y.transpose(0, 3, 4, 1, 2).reshape(r, h * w * num_anchors, k)  # (R, H·W·A, K)
+    """(R, A·K, H, W), channel a·K + k  ->  (R, H·W·A, K), row (y·W + x)·A + a: the anchor order
+    of :func:`jaxnets.detection.anchors.flatten_level`, which does the work."""
+    if y.shape[1] % num_anchors:
+        raise ValueError(f"num_anchors: {y.shape[1]} channels are not a multiple of {num_anchors} anchors")
+    return flatten_level(y, y.shape[1] // num_anchors)
 
 
 def head_grid_sizes(
@@ -363,21 +364,7 @@ def face_heads_from_config(mc) -> FaceHeads:
     """The :class:`FaceHeads` a config describes (fields of :func:`face_heads_config`; missing
     fields take its defaults, other keys of ``mc`` are ignored)."""
     get = mc.get if hasattr(mc, "get") else (lambda k, d: getattr(mc, k, d))
-    kw = {k: get(k, d) for k, d in _DEFAULTS.items()}
-    heads = FaceHeads(
-        levels=tuple(kw["levels"]),
-        channels=int(kw["channels"]),
-        use_fpn=bool(kw["use_fpn"]),
-        fpn_upsample=str(kw["fpn_upsample"]),
-        num_anchors=int(kw["num_anchors"]),
-        num_logits=int(kw["num_logits"]),
-        head_upsample=bool(kw["head_upsample"]),
-        head_blocks=int(kw["head_blocks"]),
-        head_norm=str(kw["head_norm"]),
-        head_init=str(kw["head_init"]),
-        final_init=str(kw["final_init"]),
-        prior=float(kw["prior"]),
-        grad=str(kw["grad"]),
-    )
+    # each field cast to its default's type (tuple, int, bool, str, float)
+    heads = FaceHeads(**{k: type(d)(get(k, d)) for k, d in _DEFAULTS.items()})
     heads.check()
     return heads

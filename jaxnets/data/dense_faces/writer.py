@@ -91,7 +91,7 @@ def write_annotations(root: pathlib.Path, results: dict) -> dict:
     """The txt files, identity files and val .mat files from the rendered records; returns
     split -> list of WiderImage (sorted by event, then index)."""
     from jaxnets.data.dense_faces.difficulty import subset_indices
-    from jaxnets.data.wider_mat import write_val_mats
+    from jaxnets.data.wider_mat import SUBSETS, write_val_mats
     from jaxnets.data.wider_txt import WiderImage, write_filelist, write_gt
 
     split_dir = root / "wider_face_split"
@@ -107,7 +107,7 @@ def write_annotations(root: pathlib.Path, results: dict) -> dict:
         write_gt(split_dir / f"wider_face_{split}_bbx_gt.txt", images[split])
     if images["val"]:
         gt_dir = root / "eval_tools" / "ground_truth"
-        subsets = {s: {} for s in ("easy", "medium", "hard")}
+        subsets = {s: {} for s in SUBSETS}
         for im in images["val"]:
             for s, idx in subset_indices(im.faces).items():
                 subsets[s][im.name] = idx
