@@ -25,7 +25,7 @@ import argparse
 import json
 import math
 import pathlib
-import sys
+
 from jaxnets.commands import bad_input
 
 COMMAND = "anchors-report"
