@@ -12,6 +12,8 @@ For each detector:
   easy / medium / hard AP (:func:`jaxnets.eval.evaluate`, official subsets from the split's
   .mat files), frames per second = images / summed detector time (no JPEG decode, no file
   writing; one untimed warm-up call), the image size;
+* ``--facenet NAME=WORKDIR``: our detector, a trained run (:mod:`jaxnets.baselines.facenet`),
+  measured the same way, as the row ``facenet_NAME``;
 * real photos (``jaxnets real-photos``): per photo, hit or miss -- a hit is a box the detector
   itself reports (score >= its default threshold) with IoU >= 0.5 against the hand-drawn box --
   and the best such IoU.
@@ -136,23 +138,37 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="only the first N val images")
     p.add_argument("--out", default="runs/face_baselines", help="prediction folders and PR-curve PNGs")
-    p.add_argument("--detectors", default=",".join(DETECTORS), help="comma-separated subset of mtcnn,lbp,haar")
+    p.add_argument("--detectors", default=",".join(DETECTORS),
+                   help="comma-separated subset of mtcnn,lbp,haar ('' for none: only --facenet runs)")
     p.add_argument("--mtcnn-thresholds", type=_thresholds, default="0.6,0.7,0.7",
                    help="MTCNN's P/R/O-net thresholds (default: the library's 0.6,0.7,0.7)")
+    p.add_argument("--facenet", action="append", default=[], metavar="NAME=WORKDIR",
+                   help="also measure our detector: a trained face_detection run (repeatable), e.g. "
+                        "v2_3=runs/faces_cpu_v2_3; its row is called facenet_NAME")
     p.add_argument("--json", help="also write the numbers to this file")
     args = p.parse_args(argv)
     settings = {"mtcnn": {"thresholds": args.mtcnn_thresholds}}
+    for spec in args.facenet:
+        name, _, workdir = spec.partition("=")
+        if not name or not workdir:
+            p.error(f"--facenet {spec!r}: expected NAME=WORKDIR")
+        settings[f"facenet_{name}"] = {"workdir": workdir}
     from jaxnets.baselines import MissingPackage, make_detector
     from jaxnets.data.real_photos import write_real_photos
+    from jaxnets.train.workdir import WorkdirError
 
     out = pathlib.Path(args.out)
     faces = ensure_faces(pathlib.Path(args.faces), args.val, args.seed)
     write_real_photos(out / "real_photos")
     rows = {}
-    for name in [d.strip() for d in args.detectors.split(",") if d.strip()]:
+    names = [d.strip() for d in args.detectors.split(",") if d.strip()] + [f"facenet_{s.partition('=')[0]}"
+                                                                            for s in args.facenet]
+    for name in names:
         try:
-            detector = make_detector(name, **settings.get(name, {}))
-        except (MissingPackage, ValueError) as e:
+            kind = "facenet" if name.startswith("facenet_") else name
+            detector = make_detector(kind, **settings.get(name, {}))
+            detector.name = name  # facenet_<NAME>: one prediction folder and PR plot per run
+        except (MissingPackage, ValueError, WorkdirError) as e:
             print(f"skipped {name}: {e}")
             continue
         print(f"{name}: {detector.settings}")

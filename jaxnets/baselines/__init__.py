@@ -23,6 +23,7 @@ DETECTORS = {
     "mtcnn": ("jaxnets.baselines.mtcnn", "MTCNNDetector"),
     "lbp": ("jaxnets.baselines.cascades", "LBPCascadeDetector"),
     "haar": ("jaxnets.baselines.cascades", "HaarCascadeDetector"),
+    "facenet": ("jaxnets.baselines.facenet", "FaceNetDetector"),  # ours (a trained run), measured the same way
 }
 
 

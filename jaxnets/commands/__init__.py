@@ -12,6 +12,7 @@ COMMANDS = (
     "jaxnets.commands.real_photos",
     "jaxnets.commands.baselines",
     "jaxnets.commands.anchors_report",
+    "jaxnets.commands.detect",
 )
 
 

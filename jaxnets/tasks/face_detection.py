@@ -12,7 +12,9 @@ through the unchanged driver.
   (eq 58 "all", eq 60 "pos", eq 62 "level"), ignored anchors (label -1) out of the
   classification sum. Metrics: ``cls_loss``, ``reg_loss``, ``num_pos`` (positives per image),
   ``dropped`` (faces past M per image).
-* ``evaluators["validation"]``: WIDER AP on the val split -- each image letterboxed to S × S, the
+* ``evaluators["validation"]``: WIDER AP on the val split -- each image letterboxed to E × E
+  (``eval.image_size``; 0 means S: a fully convolutional net may be trained on small crops and
+  tested at the images' own scale, as §5.2.2 trains on 512² crops of larger images), the
   offsets decoded on the anchors, the score threshold, NMS (a fixed number kept), boxes mapped
   back to original pixels with the letterbox scale / offset, then
   :func:`~jaxnets.eval.wider_protocol.evaluate` with the official protocol against
@@ -40,7 +42,7 @@ from jaxnets.data.wider_source import load_wider
 from jaxnets.detection import anchors as make_anchors
 from jaxnets.detection import PRESETS, assign, batched_nms, decode, preset
 from jaxnets.layers import get_ops
-from jaxnets.layers.detection_totals import NORMALIZATIONS, detection_loss
+from jaxnets.layers.detection_totals import NORMALIZATIONS, OHEM_PER, detection_loss, ohem_mask
 from jaxnets.registry import TASKS, build_model
 from jaxnets.train import schema
 from jaxnets.train.sharding import shard_batch
@@ -70,8 +72,10 @@ class FaceDetection:
     root: str
     anchor_boxes: np.ndarray  # (A, 4) x1, y1, x2, y2 in S × S input pixels
     anchor_level: np.ndarray  # (A,) index into the head levels
+    eval_anchor_boxes: np.ndarray  # (A_E, 4) the anchors of the E × E evaluation input
     cfg: Any  # _Cfg: the anchors' IoU threshold, config.loss and config.eval
     size: int
+    eval_size: int
     max_faces: int
     eval_batch_size: int
     mesh: Any
@@ -116,9 +120,32 @@ class FaceDetection:
         else:
             cls = ops.sigmoid_binary_cross_entropy(logits[..., 0], p)
         reg = ops.smooth_l1(offsets - targets)  # (R, A, 4)
+        if c.ohem != "none":
+            valid = self.hard_examples(cls, offsets, valid)
         total = detection_loss(cls, reg, pos, valid, c.normalize, jnp.asarray(self.anchor_level),
                                len(self.model.heads.levels))
         return total, pos
+
+    def hard_examples(self, cls, offsets, valid):
+        """OHEM (§5.3.4, v1.7 / v1.8): cls (R, A) per-anchor losses, offsets (R, A, 4), valid (R, A)
+        -> (R, A) bool, the anchors whose classification loss is trained on.
+
+        Each image's predicted boxes (the offsets decoded on the anchors) go through NMS ranked by
+        their classification loss (IoU ``ohem_nms_iou``; the ``ohem_pre_nms_top_k`` largest losses
+        take part, so a fixed-size NMS fits the step), as in Shrivastava et al.'s OHEM: duplicates
+        of one hard region count once. Of the survivors the ``ohem_k`` largest losses are kept,
+        per image (``ohem="image"``) or over the mini-batch (``"batch"``,
+        :func:`~jaxnets.layers.detection_totals.ohem_mask`). No gradient flows through the choice.
+        """
+        c = self.cfg.loss
+        k = int(c.ohem_k)
+        loss = jax.lax.stop_gradient(cls)
+        boxes = decode(jax.lax.stop_gradient(offsets), jnp.asarray(self.anchor_boxes)[None])  # (R, A, 4)
+        idx, kept = batched_nms(boxes, loss, float(c.ohem_nms_iou), valid=valid, max_out=min(k, loss.shape[1]),
+                                pre_nms_top_k=min(int(c.ohem_pre_nms_top_k), loss.shape[1]))
+        rows = jnp.arange(loss.shape[0])[:, None]
+        survivors = jnp.zeros(loss.shape, jnp.int32).at[rows, idx].max(kept.astype(jnp.int32)) > 0  # (R, A)
+        return ohem_mask(loss, survivors, k, c.ohem)
 
     def loss_fn(self, params, model_state, batch, rng, train):
         out, updates = self.model.apply({"params": params, **model_state}, pixels(batch["image"]), train=train,
@@ -130,12 +157,12 @@ class FaceDetection:
 
     # ------------------------------------------------------------------ evaluation
     def predict(self, state, batch):
-        """Letterboxed images -> the NMS-kept detections: boxes (R, D, 4) in S × S pixels, scores
+        """Letterboxed images -> the NMS-kept detections: boxes (R, D, 4) in E × E pixels, scores
         (R, D), keep (R, D) bool (D = ``eval.max_detections``)."""
         c = self.cfg.eval
         out = self.model.apply(variables_of(state), pixels(batch["image"]), train=False)
         scores = face_scores(out["logits"])  # (R, A)
-        boxes = decode(out["offsets"], jnp.asarray(self.anchor_boxes)[None])  # (R, A, 4)
+        boxes = decode(out["offsets"], jnp.asarray(self.eval_anchor_boxes)[None])  # (R, A, 4)
         idx, keep = batched_nms(boxes, scores, float(c.nms_iou), float(c.score_threshold),
                                 max_out=int(c.max_detections), pre_nms_top_k=int(c.pre_nms_top_k))
         take = jax.vmap(lambda a, i: a[i])
@@ -159,7 +186,7 @@ class FaceDetection:
 
         gt = self._ground_truth()
         predictions, count = {}, 0
-        for batch in detection_eval_batches(self.val_split, self.size, self.eval_batch_size, self.max_faces):
+        for batch in detection_eval_batches(self.val_split, self.eval_size, self.eval_batch_size, self.max_faces):
             got = self.detections(state, batch)
             boxes = unletterbox_boxes(got["boxes"], batch["scale"], batch["offset"])  # (R, D, 4) original pixels
             h, w = batch["image_size"][:, 0, None].astype(np.float32), batch["image_size"][:, 1, None]
@@ -184,20 +211,21 @@ SCHEMA = [schema.Field("data.root", "str", lambda v: bool(v), "a WIDER FACE root
           schema.Field("loss.classification", "str", lambda v: v in CLS_LOSSES, f"one of {list(CLS_LOSSES)}"),
           schema.Field("loss.normalize", "str", lambda v: v in NORMALIZATIONS, f"one of {list(NORMALIZATIONS)}"),
           schema.Field("loss.match_best", "bool"),
-          schema.Field("loss.ohem", "bool"),
+          schema.Field("loss.ohem", "str", lambda v: v in ("none", *OHEM_PER), f"one of {['none', *OHEM_PER]}"),
+          schema.Field("loss.ohem_k", "int", lambda v: v >= 1, ">= 1"),
+          schema.Field("loss.ohem_nms_iou", "float", lambda v: 0 < v <= 1, "in (0, 1]"),
+          schema.Field("loss.ohem_pre_nms_top_k", "int", lambda v: v >= 1, ">= 1"),
           schema.Field("eval.score_threshold", "float", lambda v: 0 <= v < 1, "in [0, 1)"),
           schema.Field("eval.nms_iou", "float", lambda v: 0 < v <= 1, "in (0, 1]"),
           schema.Field("eval.max_detections", "int", lambda v: v >= 1, ">= 1"),
-          schema.Field("eval.pre_nms_top_k", "int", lambda v: v >= 1, ">= 1")]
+          schema.Field("eval.pre_nms_top_k", "int", lambda v: v >= 1, ">= 1"),
+          schema.Field("eval.image_size", "int", lambda v: v == 0 or 32 <= v <= 4096, "0 (= data.image_size) or in [32, 4096]")]
 
 
 @TASKS.register("face_detection")
 def make_face_detection(config, mesh) -> FaceDetection:
     schema.check(config, SCHEMA)
-    d, lc = config.data, config.loss
-    if lc.ohem:
-        raise ConfigError("loss.ohem=True: not implemented yet -- the loss needs each image's NMS-kept anchors "
-                          "(batched_nms over the decoded training predictions) to pass to ohem_mask (§5.3.4)")
+    d = config.data
     model = build_model(config.model)
     anchor_cfg = preset(config.anchors)
     heads = model.heads
@@ -210,6 +238,8 @@ def make_face_detection(config, mesh) -> FaceDetection:
                           f"upsample {anchor_cfg.upsample})")
     size = int(d.image_size)
     boxes, level = make_anchors(anchor_cfg, (size, size), model.grid_sizes(size))
+    eval_size = int(config.eval.get("image_size", 0)) or size
+    eval_boxes, _ = make_anchors(anchor_cfg, (eval_size, eval_size), model.grid_sizes(eval_size))
     a = d.augment
     spec = AugmentSpec(size=size, min_crop=float(a.min_crop), max_crop=float(a.max_crop), hflip=float(a.hflip),
                        jitter=bool(a.jitter))
@@ -218,7 +248,7 @@ def make_face_detection(config, mesh) -> FaceDetection:
     val = load_wider(d.root, "validation", d.data_dir)
     cfg = _Cfg(iou_threshold=anchor_cfg.iou_threshold, loss=config.loss.copy_and_resolve_references(),
                eval=config.eval.copy_and_resolve_references())
-    return FaceDetection(model, source, val, str(d.root), boxes, level, cfg, size, int(d.max_faces),
+    return FaceDetection(model, source, val, str(d.root), boxes, level, eval_boxes, cfg, size, eval_size, int(d.max_faces),
                          int(config.eval_batch_size), mesh)
 
 

@@ -1,0 +1,14 @@
+"""FaceNet v1.2 (Table 4): v1.0 with the focal loss, gamma = 3 (eq 61). The paper's setting on WIDER FACE.
+
+The paper: 22.4 / 12.1 / 5.1 mAP (easy / medium / hard, WIDER FACE val), ResNet-18, 512² crops,
+batch 8, 70 000 iterations, learning rate 1e-4 (×0.1 at 50 000 and 60 000) on a GPU.
+Data:     the WIDER FACE root at data/wider_face (or --set data.root=DIR)
+Command:  jaxnets train faces/paper/v1_2 --workdir runs/faces_paper_v1_2
+"""
+
+from experiments.faces.common import row_config, smoke_config
+
+
+def get_config(smoke: bool = False):
+    c = row_config("1.2")
+    return smoke_config(c) if smoke else c

@@ -1,0 +1,14 @@
+"""FaceNet v1.5 (Table 4): v1.3 with the level-separated loss (eq 62). The paper's setting on WIDER FACE.
+
+The paper: 87.2 / 82.5 / 50.4 mAP (easy / medium / hard, WIDER FACE val), ResNet-18, 512² crops,
+batch 8, 70 000 iterations, learning rate 1e-4 (×0.1 at 50 000 and 60 000) on a GPU.
+Data:     the WIDER FACE root at data/wider_face (or --set data.root=DIR)
+Command:  jaxnets train faces/paper/v1_5 --workdir runs/faces_paper_v1_5
+"""
+
+from experiments.faces.common import row_config, smoke_config
+
+
+def get_config(smoke: bool = False):
+    c = row_config("1.5")
+    return smoke_config(c) if smoke else c

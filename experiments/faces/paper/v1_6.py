@@ -1,0 +1,14 @@
+"""FaceNet v1.6 (Table 4): v1.4 with the level-separated loss (eq 62). The paper's setting on WIDER FACE.
+
+The paper: 85.1 / 80.0 / 50.6 mAP (easy / medium / hard, WIDER FACE val), ResNet-18, 512² crops,
+batch 8, 70 000 iterations, learning rate 1e-4 (×0.1 at 50 000 and 60 000) on a GPU.
+Data:     the WIDER FACE root at data/wider_face (or --set data.root=DIR)
+Command:  jaxnets train faces/paper/v1_6 --workdir runs/faces_paper_v1_6
+"""
+
+from experiments.faces.common import row_config, smoke_config
+
+
+def get_config(smoke: bool = False):
+    c = row_config("1.6")
+    return smoke_config(c) if smoke else c

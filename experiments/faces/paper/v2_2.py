@@ -1,0 +1,14 @@
+"""FaceNet v2.2 (Table 4): v2.1 with IoU threshold 0.55. The paper's setting on WIDER FACE.
+
+The paper: 87.1 / 84.1 / 61.3 mAP (easy / medium / hard, WIDER FACE val), ResNet-18, 512² crops,
+batch 8, 70 000 iterations, learning rate 1e-4 (×0.1 at 50 000 and 60 000) on a GPU.
+Data:     the WIDER FACE root at data/wider_face (or --set data.root=DIR)
+Command:  jaxnets train faces/paper/v2_2 --workdir runs/faces_paper_v2_2
+"""
+
+from experiments.faces.common import row_config, smoke_config
+
+
+def get_config(smoke: bool = False):
+    c = row_config("2.2")
+    return smoke_config(c) if smoke else c
