@@ -11,6 +11,7 @@
     jaxnets baselines mtcnn|lbp|haar ROOT PRED_DIR   # a baseline detector -> WIDER prediction files
     jaxnets wider-eval PRED_DIR --gt DIR   # official WIDER FACE easy / medium / hard AP, PR curves
     jaxnets anchors-report DATA --config v2.4   # faces no anchor covers, by size (section 5.3.5)
+    jaxnets detect INPUT --workdir RUN [--out DIR] [--wider DIR]   # faces in an image, folder or video
 
 CONFIG is a path to a ``get_config()`` file, or a name relative to ``experiments/``
 (``mnist/cnn_mnist``).

@@ -10,7 +10,7 @@ name the optimizer; ours is Adam (stated, not the paper's). v2.5's batch size is
 the deeper backbones without a number; ours is 4.
 
 The CPU form (:func:`cpu_config`): ResNet-18 at width 1/4, FPN and heads 64 wide, 128² crops of
-0.2-0.7 of the short side (a crop of a 640×480 image is resized by 0.38-1.33: faces stay near
+0.2-0.45 of the short side (a crop of a 640×480 image is resized by 0.59-1.33: faces stay near
 the scale they have at test time), 2000 steps of Adam at 1e-3 (×0.1 after 1500), evaluation on
 whole images letterboxed to 640² (their own scale) with score threshold 0.01, once at the end.
 """
@@ -112,13 +112,13 @@ def cpu_config(c: ml_collections.ConfigDict, num_steps: int = 2000) -> ml_collec
     c.data.root = "data/faces"  # jaxnets make-faces data/faces --train 2000 --val 500 --seed 0
     c.data.image_size = 128
     c.data.max_faces = 128
-    c.data.augment.min_crop, c.data.augment.max_crop = 0.2, 0.7
+    c.data.augment.min_crop, c.data.augment.max_crop = 0.2, 0.45
     c.eval.image_size = 640
     c.eval.max_detections, c.eval.pre_nms_top_k, c.eval.score_threshold = 750, 3000, 0.01
     c.num_steps = num_steps
     c.optimizer.learning_rate = 1e-3
     c.schedule = [[int(0.75 * num_steps), 0.1]]
-    c.eval_every = c.checkpoint_every = num_steps
+    c.eval_every = num_steps
     c.checkpoint_every = num_steps // 4
     c.log_every = 50
     return c

@@ -1,0 +1,63 @@
+"""README rows for trained FaceNet runs (section 5, Table 4) beside the paper's numbers.
+
+    python bench/face_table.py runs/faces_cpu_v1_0 runs/faces_cpu_v2_3 ... [--yardstick YARD.json]
+
+Per run (a finished ``jaxnets train faces/cpu/<row>`` workdir): the row, the paper's easy /
+medium / hard mAP (from the config's ``paper`` line), our AP on the dense-face val split at the
+selected checkpoint (``summary.json``, the training run's own evaluator: the official protocol),
+parameters, training wall time (steps and evaluation, from ``summary.json``) and, when
+``--yardstick`` names the JSON of ``bench/face_baselines.py --facenet NAME=RUN --json``, the
+images/s that script measured (batch 1, letterboxed 640²) and the real-photo hits. The yardstick
+row of run ``runs/faces_cpu_<row>`` is ``facenet_<row>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import re
+import sys
+
+PHOTOS = ("astronaut", "camera", "grace_hopper")
+
+
+def paper_ap(paper: str) -> str:
+    m = re.search(r": ([\d.]+) / ([\d.]+) / ([\d.]+) mAP", paper)
+    return " / ".join(m.groups()) if m else "?"
+
+
+def row(run: pathlib.Path, yard: dict) -> str:
+    s = json.loads((run / "summary.json").read_text())
+    c = json.loads((run / "config.json").read_text())
+    v = s["evaluations"]["validation"]
+    name = run.name.removeprefix("faces_cpu_")
+    version = "v" + name.replace("_", ".", 1)
+    ours = " / ".join(f"{100 * v[k]:.1f}" for k in ("ap_easy", "ap_medium", "ap_hard"))
+    y = yard.get(f"facenet_{name}")
+    fps = f"{y['dense']['images_per_s']:.2f}" if y else "-"
+    hits = " / ".join("hit" if y["photos"][p]["hits"] else "miss" for p in PHOTOS) if y else "-"
+    return (f"| {version} | {paper_ap(c['paper'])} | **{ours}** | {s['params']:,} | "
+            f"{s['walltime_s'] / 60:.0f} min | {fps} | {hits} |")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--yardstick", help="JSON written by bench/face_baselines.py --json")
+    args = p.parse_args(argv)
+    yard = json.loads(pathlib.Path(args.yardstick).read_text()) if args.yardstick else {}
+    print("| row | paper (WIDER val) easy / medium / hard | ours (dense-face val) easy / medium / hard | "
+          "params | train time | images/s | astronaut / camera / grace_hopper |")
+    print("|---|---|---|---|---|---|---|")
+    for run in map(pathlib.Path, args.runs):
+        try:
+            print(row(run, yard))
+        except (OSError, KeyError, ValueError) as e:
+            print(f"face_table: {run}: not a finished face_detection run ({type(e).__name__}: {e})", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
