@@ -26,3 +26,104 @@ def test_bench_script_imports(name):
 def test_train_step_benchmark_runs_a_step():
     seconds = _module("mnist_step_custom_vs_autodiff_vs_torch").time_jax_train_step("mnist_ffn", "custom", 8, 1, warmup=1)
     assert seconds > 0
+
+
+# ---------------------------------------------------------------- FaceNet (bench/face_detector.py)
+def _face_variables(model, size: int, seed: int = 0):
+    """Random parameters and BN statistics (the detector's final convs start at zero, which would
+    make any two networks agree): normal(0, 0.3) everywhere, running variances in [0.5, 1.5)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    shapes = jax.eval_shape(lambda k, x: model.init(k, x, train=False), jax.random.key(seed),
+                            jax.ShapeDtypeStruct((1, 3, size, size), jnp.float32))
+    rng = np.random.default_rng(seed)
+    return jax.tree_util.tree_map_with_path(
+        lambda path, v: (rng.uniform(0.5, 1.5, v.shape) if path[-1].key == "var" else rng.normal(0, 0.3, v.shape))
+        .astype(np.float32), shapes)
+
+
+@pytest.mark.parametrize("row", ["v2_3", "v2_4"])
+def test_torch_face_detector_has_the_parameters_of_the_jax_model(row):
+    """The paper's setting (ResNet-18 full width, 256-wide FPN and heads): the torch twin takes
+    every JAX parameter and BN statistic, name for name and shape for shape, and the counts agree."""
+    pytest.importorskip("torchvision")
+    import jax
+    import jax.numpy as jnp
+
+    from jaxnets.nn.modules import count_params
+    from jaxnets.registry import build_model
+
+    bench, twin = _module("face_detector"), _module("torch_face_detector")
+    config = bench.face_config("paper", row)
+    model = build_model(config.model)
+    shapes = jax.eval_shape(lambda k, x: model.init(k, x, train=False), jax.random.key(0),
+                            jax.ShapeDtypeStruct((1, 3, 64, 64), jnp.float32))
+    torch_model = twin.TorchFaceDetector(config.model)
+    twin.load_jax_variables(torch_model, shapes)  # raises unless the two match one to one
+    assert twin.count_params(torch_model) == count_params(shapes["params"]) > 20_000_000
+
+
+@pytest.mark.parametrize("overrides", [
+    [], pytest.param(["model.heads.fpn_upsample=bilinear", "model.heads.head_norm=batch"], marks=pytest.mark.slow)],
+    ids=["v2_4", "bilinear_fpn_batch_norm_heads"])
+def test_torch_face_detector_computes_what_the_jax_model_computes(overrides):
+    """The benchmark's two timed calls on v2.4's smoke form (conv2-conv7, heads with ×2
+    upsampling) at 80² (odd level sizes 5, 3, 2, 1), random weights loaded into the torch twin:
+    the same logits and offsets."""
+    pytest.importorskip("torchvision")
+    import numpy as np
+
+    from jaxnets.registry import build_model
+
+    bench = _module("face_detector")
+    config = bench.face_config("cpu", "v2_4", smoke=True, overrides=overrides)
+    random_variables = _face_variables(build_model(config.model), 64)
+    variables, jax_call, image = bench.jax_forward(config.model, 80, variables=random_variables)
+    _, torch_call = bench.torch_forward(config.model, variables, image)
+    ours, theirs = jax_call(), torch_call()
+    for key in ("logits", "offsets"):
+        assert tuple(theirs[key].shape) == ours[key].shape
+        scale = float(np.abs(ours[key]).max())
+        assert scale > 1.0  # not the trivial all-prior output of fresh zero-initialised final convs
+        np.testing.assert_allclose(theirs[key].cpu().numpy(), np.asarray(ours[key]), atol=1e-5 * scale, rtol=0)
+    seconds = bench.interleaved_medians({"jax": jax_call, "torch": torch_call}, repeats=1, warmup=0)
+    assert seconds["jax"] > 0 and seconds["torch"] > 0
+
+
+@pytest.mark.slow
+def test_face_detector_benchmark_runs(tiny_faces, tmp_path):
+    """The whole benchmark at smoke size: forward in JAX and torch, one custom and one autodiff
+    train step (compiles the whole step twice: slow)."""
+    pytest.importorskip("torchvision")
+    import json
+
+    root, data_dir = tiny_faces
+    out = tmp_path / "faces.json"
+    rc = _module("face_detector").main([
+        "--smoke", "--size", "64", "--repeats", "1", "--rows", "v2_3", "--forms", "cpu", "--torch-threads", "1",
+        "--train-steps", "1", "--set", f"data.root={root}", "--set", f"data.data_dir={data_dir}", "--json", str(out)])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    (row,) = res["forward"]
+    assert (row["row"], row["form"], row["size"]) == ("v2_3", "cpu", 64)
+    assert row["jax_ms"] > 0 and row["torch_ms"] > 0 and row["params"] > 0
+    step = res["train_step"]
+    assert step["batch"] == 2 and step["custom_ms"] > 0 and step["autodiff_ms"] > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--size", "100"], "multiple of 32"),
+    (["--rows", "v9_9"], "--rows"),
+    (["--forms", "gpu"], "--forms"),
+    (["--json", "/no/such/dir/x.json", "--skip-torch"], "no such directory"),
+    (["--skip-torch", "--set", "data.root=/no/such/faces"], "data.root=/no/such/faces"),
+    (["--skip-torch", "--set", "data.rot=x"], "data.rot"),
+])
+def test_face_detector_benchmark_refuses_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        rc = _module("face_detector").main(argv)
+        raise SystemExit(rc)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
