@@ -145,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--facenet", action="append", default=[], metavar="NAME=WORKDIR",
                    help="also measure our detector: a trained face_detection run (repeatable), e.g. "
                         "v2_3=runs/faces_cpu_v2_3; its row is called facenet_NAME")
+    p.add_argument("--facenet-scales", default="1", metavar="S,S,...",
+                   help="multi-scale testing for the --facenet runs, e.g. 1,0.5 (default 1: one scale)")
     p.add_argument("--json", help="also write the numbers to this file")
     args = p.parse_args(argv)
     settings = {"mtcnn": {"thresholds": args.mtcnn_thresholds}}
@@ -152,7 +154,7 @@ def main(argv=None) -> int:
         name, _, workdir = spec.partition("=")
         if not name or not workdir:
             p.error(f"--facenet {spec!r}: expected NAME=WORKDIR")
-        settings[f"facenet_{name}"] = {"workdir": workdir}
+        settings[f"facenet_{name}"] = {"workdir": workdir, "scales": args.facenet_scales}
     from jaxnets.baselines import MissingPackage, make_detector
     from jaxnets.data.real_photos import write_real_photos
     from jaxnets.train.workdir import WorkdirError

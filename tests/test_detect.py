@@ -260,3 +260,18 @@ def test_bad_workdirs_are_one_line_exit_2(face_smoke_run, astronaut, capsys, tmp
 def test_detections_rows():
     d = Detections(np.array([[1, 2, 4, 8]], np.float32), np.array([0.5], np.float32), (10, 10))
     np.testing.assert_array_equal(d.wider_rows(), [[1, 2, 3, 6, 0.5]])
+
+
+def test_our_detector_in_the_yardstick_returns_the_runners_boxes(face_smoke_run, runner, astronaut):
+    """jaxnets/baselines/facenet.py: the run behind the baselines' interface (x, y, w, h, score rows
+    of the run's own eval threshold), so bench/face_baselines.py measures it as it measures MTCNN."""
+    from jaxnets.baselines import make_detector
+
+    _, image = astronaut
+    det = make_detector("facenet", workdir=str(face_smoke_run["workdir"]), scales="1,0.5")
+    ev = face_smoke_run["config"].eval
+    rows = det(image)
+    want = runner.detect(image, None, (1.0, 0.5), ev.score_threshold, ev.nms_iou, ev.max_detections)
+    assert rows.shape == (len(want), 5) and len(want) > 0
+    np.testing.assert_allclose(rows, want.wider_rows(), rtol=1e-6, atol=1e-4)
+    assert det.default_threshold == 0.5 and "scales (1.0, 0.5)" in det.settings
