@@ -3,6 +3,13 @@
     python colab/make_notebooks.py            # build, execute (nbclient, CPU), write *.ipynb
     python colab/make_notebooks.py NAME.ipynb # just that one
 
+face_detection.ipynb has two sizes (``JAXNETS_NOTEBOOK_SIZE``): ``full`` reads the trained run
+``runs/faces_cpu_v2_3`` and its data ``data/faces`` of this checkout (other folders:
+``JAXNETS_FACE_RUN``, ``JAXNETS_FACE_DATA``) and is the size to commit; ``smoke`` trains a tiny
+model for 3 steps (what the tests execute). Unset, it is ``full`` where that run has finished::
+
+    JAXNETS_NOTEBOOK_SIZE=full python colab/make_notebooks.py face_detection.ipynb
+
 The cells live here as plain Python so that they are reviewed as code; the written notebooks also
 hold the outputs of an actual run on CPU (text and figures), so they read on GitHub.
 tests/test_notebooks.py checks that the committed notebooks' cells equal these, that their stored
@@ -344,8 +351,289 @@ for block in ("single", "double", "radical"):
 * `docs/tcn_results.md` -- measured results and benchmarks."""),
 ]
 
+FACES = [
+    ("md", """\
+# FaceNet (section 5): anchor coverage, training, detections, WIDER PR curves
 
-NOTEBOOKS = {"backprop_order4.ipynb": BACKPROP, "tcn_causal_streaming.ipynb": TCN}
+Section 5 of Zozoulenko (2018) builds a dense face detector: a ResNet with a feature pyramid,
+shared heads over conv2-conv7 and anchors from 16 px (v1.x) or, on a grid made twice as fine by
+the heads' x2 upsampling, from 8 px (v2.4) up to 406 px, trained with the losses of eqs 56-62
+(Table 4 lists the versions). This notebook shows, for a trained run of
+`experiments/faces/cpu/v2_3.py`:
+
+1. which faces of the dense-face set no anchor of v1.3 or v2.4 can learn (`jaxnets anchors-report`);
+2. the run's training curve (its `metrics.jsonl`);
+3. its detections on dense-face val images and on three real photographs with hand-drawn boxes
+   (`jaxnets real-photos`);
+4. precision-recall curves under the official WIDER FACE protocol (`jaxnets wider-eval`).
+
+**Size.** With `JAXNETS_NOTEBOOK_SIZE=full` (the default where the run exists) it reads a finished
+run `runs/faces_cpu_v2_3` and its data `data/faces` in the jaxnets checkout (or the folders named by
+`JAXNETS_FACE_RUN` and `JAXNETS_FACE_DATA`), made by
+
+    jaxnets make-faces data/faces --train 2000 --val 500 --seed 0
+    jaxnets train faces/cpu/v2_3 --workdir runs/faces_cpu_v2_3
+
+With `JAXNETS_NOTEBOOK_SIZE=smoke` (what the tests run, and the fallback where there is no such
+run) it writes a tiny dense-face set (4 train, 2 val images of 160x120) and trains the config's
+smoke form for 3 steps, in well under a minute on a CPU: its detections are then those of an
+untrained net, and only show that every step runs. The config files live in the checkout's
+`experiments/` folder, which a plain `pip install` does not include."""),
+    *SETUP,
+    ("code", """\
+import io
+import json
+import logging
+import os
+import pathlib
+import tempfile
+import warnings
+
+import numpy as np
+from IPython.display import Image, display
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from jaxnets.config import CHECKOUT
+
+RUN = pathlib.Path(os.environ.get("JAXNETS_FACE_RUN") or CHECKOUT / "runs" / "faces_cpu_v2_3")
+DATA = pathlib.Path(os.environ.get("JAXNETS_FACE_DATA") or CHECKOUT / "data" / "faces")
+SIZE = os.environ.get("JAXNETS_NOTEBOOK_SIZE") or ("full" if (RUN / "summary.json").is_file() else "smoke")
+if SIZE not in ("full", "smoke"):
+    raise ValueError(f"JAXNETS_NOTEBOOK_SIZE={SIZE!r}: expected full or smoke")
+if SIZE == "full" and not (RUN / "summary.json").is_file():
+    raise FileNotFoundError(f"{RUN / 'summary.json'}: no finished run (set JAXNETS_FACE_RUN, or use "
+                            "JAXNETS_NOTEBOOK_SIZE=smoke)")
+WORK = pathlib.Path(tempfile.mkdtemp(prefix="face_detection_"))  # figures; the smoke set and run
+logging.getLogger("absl").setLevel(logging.ERROR)  # tfds' and orbax's notes, kept quiet as the jaxnets commands do
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm: no Jupyter widgets here
+
+
+def show(fig, fmt="png"):
+    \"\"\"Display a matplotlib Figure as an image (jaxnets' plotting code selects the Agg backend,
+    so pyplot's inline display is not used); photos as JPEG to keep the notebook small.\"\"\"
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=80)
+    display(Image(data=buf.getvalue(), format=fmt))
+
+
+print(f"size: {SIZE}")"""),
+    ("md", """\
+## The run
+
+At full size, the finished run. At smoke size: a tiny dense-face set
+(`jaxnets.data.dense_faces.writer.write_set`, what `jaxnets make-faces` writes) and the smoke form
+of the same config (`load_config(..., smoke=True)`: width 1/16, 64² crops, 96² evaluation),
+trained for 3 steps by the same driver as `jaxnets train` (`train_and_evaluate`)."""),
+    ("code", """\
+if SIZE == "smoke":
+    import tensorflow_datasets as tfds
+
+    from jaxnets.cli import resolve_config_path
+    from jaxnets.config import apply_overrides, load_config
+    from jaxnets.data.dense_faces.writer import write_set
+    from jaxnets.train import train_and_evaluate
+
+    tfds.disable_progress_bar()  # the tiny set is prepared for tfds in a blink
+    DATA, RUN = WORK / "faces", WORK / "run"
+    write_set(DATA, {"train": 4, "val": 2}, seed=0, size=(160, 120), workers=1)
+    smoke = apply_overrides(load_config(resolve_config_path("faces/cpu/v2_3"), smoke=True),
+                            [f"data.root={DATA}", f"data.data_dir={WORK / 'tfds'}"])
+    train_and_evaluate(smoke, RUN, progress=False)
+
+summary = json.loads((RUN / "summary.json").read_text())
+val_ap = summary["evaluations"]["validation"]
+print(summary["paper"])
+print(f"data {DATA.name}: {json.loads((DATA / 'dense_faces.json').read_text())['images']}")
+print(f"trained {summary['num_steps']} steps in {summary['walltime_s']:.0f} s, {summary['params']:,} parameters; "
+      f"selected step {summary['best_step']}: validation AP easy {val_ap['ap_easy']:.3f}, "
+      f"medium {val_ap['ap_medium']:.3f}, hard {val_ap['ap_hard']:.3f}")"""),
+    ("md", """\
+## 1. Anchor coverage: v1.3 against v2.4
+
+A face gets a positive anchor only where some anchor overlaps it with IoU at or above the
+threshold (0.55 for v1.x, 0.65 for v2.x; eq 55); a face no anchor reaches is never learned
+(§5.3.5: the reason for v2.4's 8, 10 and 13 px anchors). `best_anchor_iou` computes, exactly,
+the best IoU any anchor of a configuration reaches for each face; `anchors-report` bins the faces
+by height. Here the train split at the images' own scale (the CPU form's crops, 0.2-0.45 of
+the short side resized to 128 px, keep faces within x0.6-1.3 of it) - the same as
+`jaxnets anchors-report DATA --config v2.4 --input-size 480` on the 640x480 set."""),
+    ("code", """\
+from jaxnets.commands.anchors_report import bin_table, measure, plot_bins
+from jaxnets.data.wider_txt import image_size, read_gt, split_paths
+from jaxnets.detection import preset
+
+txt, images_dir = split_paths(DATA, "train")
+train_images = read_gt(txt)
+sizes = [image_size(txt, images_dir / im.name, im.line) for im in train_images]  # (H, W) each
+short = min(min(s) for s in sizes)  # input size = the short side, crop 1: scale 1 (the set's images share a size)
+tables = {}
+for version in ("v1.3", "v2.4"):
+    anchors = preset(version)
+    heights, ious, skipped = measure(train_images, sizes, anchors, short, 1.0)
+    tables[version] = bin_table(heights, ious, anchors.iou_threshold)
+    print(f"anchors {version}: levels {','.join(anchors.levels)}, sizes {anchors.all_sizes().min():.1f}.."
+          f"{anchors.all_sizes().max():.1f} px, grid strides {','.join(f'{s:g}' for s in anchors.strides)} px, "
+          f"IoU >= {anchors.iou_threshold:g}")
+print(f"{len(train_images)} train images, {len(heights)} valid faces ({skipped} invalid or empty left out)\\n")
+print(f"{'face height px':>14s} {'faces':>6s} {'no anchor v1.3':>15s} {'no anchor v2.4':>15s}")
+for a, b in zip(tables["v1.3"], tables["v2.4"]):
+    bin_name = f"{a['lo']:g}-{a['hi']:g}" if np.isfinite(a["hi"]) else f">={a['lo']:g}"
+    print(f"{bin_name:>14s} {a['faces']:6d} {a['uncovered']:9d} ({100 * a['uncovered'] / a['faces']:3.0f}%) "
+          f"{b['uncovered']:7d} ({100 * b['uncovered'] / b['faces']:3.0f}%)")
+total = {v: sum(r["uncovered"] for r in t) for v, t in tables.items()}
+print(f"{'all':>14s} {len(heights):6d} {total['v1.3']:9d} ({100 * total['v1.3'] / len(heights):3.0f}%) "
+      f"{total['v2.4']:7d} ({100 * total['v2.4'] / len(heights):3.0f}%)")
+for version, rows in tables.items():
+    display(Image(filename=str(plot_bins(rows, WORK / f"anchors_{version}.png",
+                                         f"{DATA.name} train: anchors {version}, faces at their own scale"))))"""),
+    ("md", """\
+## 2. The training curve
+
+The run's `metrics.jsonl` (`jaxnets.train.metrics.read_metrics`): the train loss and its two
+parts (classification, eq 59, and box regression, eq 56, each normalised by the positives, eq
+60) averaged over every `log_every` steps, and the validation AP at each evaluation. (The run's
+own `curves.png` draws every logged metric.)"""),
+    ("code", """\
+from jaxnets.train.metrics import read_metrics
+
+records = read_metrics(RUN / "metrics.jsonl")
+train_rows = [r for r in records if r["split"] == "train" and "loss" in r]
+evals = [r for r in records if r["split"] == "validation"]
+print(f"{len(train_rows)} train records: loss {train_rows[0]['loss']:.3f} at step {train_rows[0]['step']} -> "
+      f"{train_rows[-1]['loss']:.3f} at step {train_rows[-1]['step']}; {len(evals)} evaluation(s)")
+fig = Figure(figsize=(11, 3.6))
+ax = fig.add_subplot(1, 2, 1)
+for key in ("loss", "cls_loss", "reg_loss"):
+    ax.plot([r["step"] for r in train_rows], [r[key] for r in train_rows], label=key)
+ax.set(yscale="log", xlabel="iterations", title="(a) train loss (eq 60)")
+ax.legend(fontsize=8)
+ax = fig.add_subplot(1, 2, 2)
+for subset in ("easy", "medium", "hard"):
+    ax.plot([r["step"] for r in evals], [r[f"ap_{subset}"] for r in evals], "o-", label=f"AP {subset}")
+ax.set(ylim=(0, 1), xlabel="iterations", title="(b) validation AP (WIDER protocol)")
+ax.legend(fontsize=8)
+fig.tight_layout()
+show(fig)"""),
+    ("md", """\
+## 3. Detections
+
+`FaceDetectorRunner.from_workdir` restores the run's selected checkpoint; `detect` letterboxes an
+image to the evaluation side (`eval.image_size`), runs the net, decodes the boxes on the anchors,
+applies the score threshold and NMS, and maps the boxes back to the image's pixels: the run's own
+evaluation path. Every val image is detected with the run's evaluation settings (score >= 0.05,
+NMS IoU 0.3, up to 750 boxes at full size); the pictures show ground truth in green and the
+detections scoring at least `SHOW_SCORE` in red."""),
+    ("code", """\
+from jaxnets.data.wider_source import decode_jpeg
+from jaxnets.detection.inference import FaceDetectorRunner
+
+runner = FaceDetectorRunner.from_workdir(RUN)
+E = runner.config.eval
+SETTINGS = dict(score_threshold=float(E.score_threshold), nms_iou=float(E.nms_iou),
+                max_detections=int(E.max_detections))
+SHOW_SCORE = 0.5 if SIZE == "full" else 0.0  # a 3-step net scores every box near the prior: draw what it keeps
+print(f"checkpoint of step {runner.step}; letterbox {runner.size}x{runner.size}; {SETTINGS}")
+
+
+def read_image(path):
+    return decode_jpeg(pathlib.Path(path).read_bytes(), str(path))  # the WIDER loader's decoder
+
+
+def draw(ax, image, faces, rows, title):
+    \"\"\"image (H, W, 3); faces (K, 4) x, y, w, h ground truth; rows (D, 5) x, y, w, h, score.\"\"\"
+    ax.imshow(image)
+    ax.set_axis_off()
+    for x, y, w, h in faces:
+        ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="lime", linewidth=0.8))
+    for x, y, w, h, s in rows[rows[:, 4] >= SHOW_SCORE]:
+        ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="red", linewidth=0.8))
+    ax.set_title(title, fontsize=8)
+
+
+val_txt, val_dir = split_paths(DATA, "val")
+val_images = read_gt(val_txt)
+val_rows = {}  # "event/stem" -> (D, 5) x, y, w, h, score
+for im in val_images:
+    val_rows[f"{im.event}/{im.stem}"] = runner.detect(read_image(val_dir / im.name), **SETTINGS).wider_rows()
+
+first_of_kind = {}
+for im in val_images:
+    first_of_kind.setdefault(im.event, im)  # event = kind of scene: portraits, groups, crowd, ...
+shown = list(first_of_kind.values())[:4]
+fig = Figure(figsize=(10, 3.9 * ((len(shown) + 1) // 2)))
+for k, im in enumerate(shown):
+    rows = val_rows[f"{im.event}/{im.stem}"]
+    valid = im.faces[im.faces[:, 7] == 0, :4]
+    draw(fig.add_subplot((len(shown) + 1) // 2, 2, k + 1), read_image(val_dir / im.name), valid, rows,
+         f"{im.stem}: {len(valid)} faces, {int((rows[:, 4] >= SHOW_SCORE).sum())} detections >= {SHOW_SCORE:g}")
+fig.tight_layout()
+show(fig, "jpeg")
+print(f"{len(val_images)} val images, {sum(len(r) for r in val_rows.values())} detections in all")"""),
+    ("md", """\
+### Three real photographs
+
+`jaxnets real-photos OUT` writes three photographs that ship with scikit-image and matplotlib
+(the astronaut Eileen Collins, the cameraman in profile, Grace Hopper) with hand-drawn face boxes,
+as a WIDER val split (`jaxnets.data.real_photos`): a check that a net trained on rendered faces
+finds real ones. Their faces (68-197 px) are larger than most dense-set faces, so the photos also
+run at half the letterbox side (`scales=(1.0, 0.5)`: two scales, merged by NMS)."""),
+    ("code", """\
+from jaxnets.data.real_photos import write_real_photos
+
+PHOTOS = WORK / "real_photos"
+photos = write_real_photos(PHOTOS)  # what `jaxnets real-photos OUT` writes
+photo_rows = {}
+fig = Figure(figsize=(12, 4.4))
+for k, im in enumerate(photos):
+    image = read_image(PHOTOS / "WIDER_val" / "images" / im.name)
+    rows = runner.detect(image, scales=(1.0, 0.5), **SETTINGS).wider_rows()
+    photo_rows[f"{im.event}/{im.stem}"] = rows
+    draw(fig.add_subplot(1, 3, k + 1), image, im.boxes, rows,
+         f"{im.stem}: " + (f"best score {rows[0, 4]:.2f}" if len(rows) else "no detection"))
+    best = f", best {rows[0, :4].round(0).tolist()} score {rows[0, 4]:.3f}" if len(rows) else ""
+    print(f"{im.stem:12s} face x y w h {im.boxes[0].tolist()}; "
+          f"{int((rows[:, 4] >= SHOW_SCORE).sum())} detections >= {SHOW_SCORE:g}{best}")
+fig.tight_layout()
+show(fig, "jpeg")"""),
+    ("md", """\
+## 4. Precision-recall under the WIDER FACE protocol
+
+`jaxnets.eval.wider_protocol.evaluate` transcribes the official MATLAB `eval_tools` (one global
+min-max of the scores, 1000 thresholds, IoU >= 0.5 with the +1-pixel convention, faces marked
+invalid ignored, VOC AP). The dense-face set ships its own easy / medium / hard subset files
+(`eval_tools/ground_truth`); the real photos put every face in all three. The val numbers come
+close to the run's own final evaluation (`summary.json`), not exactly: the runner drops boxes
+that clipping leaves with no area (wholly in the letterbox padding), which the training-time
+evaluator keeps as false positives."""),
+    ("code", """\
+from jaxnets.eval.pr_curves import plot_pr_curves
+from jaxnets.eval.wider_predictions import load_ground_truth
+from jaxnets.eval.wider_protocol import evaluate
+
+results = {"dense-face val": evaluate(load_ground_truth(DATA), val_rows),
+           "real photos": evaluate(load_ground_truth(PHOTOS), photo_rows)}
+for name, result in results.items():
+    print(f"{name:15s} AP " + ", ".join(f"{s} {result.ap[s]:.3f}" for s in result.subsets)
+          + f"  ({result.num_images} images, {result.num_predictions} detections)")
+print(f"{'run summary':15s} AP " + ", ".join(f"{s} {val_ap['ap_' + s]:.3f}" for s in ("easy", "medium", "hard")))
+for name, result in results.items():
+    display(Image(filename=str(plot_pr_curves(result, WORK / f"pr_{name.replace(' ', '_')}.png",
+                                              title=f"{name}: {RUN.name} ({SIZE})"))))"""),
+    ("md", """\
+## Next
+
+* `jaxnets detect IMAGE|FOLDER|VIDEO --workdir RUN --out DIR` -- the same runner on your own images
+  (`--wider PRED_DIR` writes WIDER prediction files);
+* `jaxnets wider-eval PRED_DIR --gt DATA --plot pr.png` -- the protocol on a folder of prediction files;
+* `jaxnets baselines mtcnn DATA PRED_DIR` -- a classical detector on the same yardstick;
+* `experiments/faces/` -- one config per Table 4 row, `paper/` for WIDER FACE on an accelerator,
+  `cpu/` for the dense-face set."""),
+]
+
+
+NOTEBOOKS = {"backprop_order4.ipynb": BACKPROP, "tcn_causal_streaming.ipynb": TCN,
+             "face_detection.ipynb": FACES}
 
 #: The notebook-level metadata of every notebook (executing does not change it).
 METADATA = {
@@ -378,10 +666,11 @@ def strip_outputs(nb: dict) -> dict:
     return nb
 
 
-def kernel_env() -> dict:
+def kernel_env(extra: dict | None = None) -> dict:
     """The environment notebooks execute in: JAX on CPU, matplotlib's inline backend (ipykernel's
-    default, so that figures are stored), no XLA flags inherited from the caller."""
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    default, so that figures are stored), no XLA flags inherited from the caller; then ``extra``
+    (e.g. ``{"JAXNETS_NOTEBOOK_SIZE": "smoke"}``, the size switch of face_detection.ipynb)."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", **(extra or {}))
     for key in ("MPLBACKEND", "XLA_FLAGS"):
         env.pop(key, None)
     return env
@@ -400,14 +689,14 @@ def _coalesce_streams(outputs: list) -> list:
     return merged
 
 
-async def _execute(nb: dict, cwd: pathlib.Path, timeout: int) -> dict:
+async def _execute(nb: dict, cwd: pathlib.Path, timeout: int, env: dict | None) -> dict:
     import nbformat
     from nbclient import NotebookClient
 
     node = nbformat.reads(json.dumps(nb), as_version=4)
     client = NotebookClient(node, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(cwd)}})
-    await client.async_execute(env=kernel_env())
+    await client.async_execute(env=kernel_env(env))
     out = json.loads(nbformat.writes(node))  # sources and texts as lists of lines again
     for c in out["cells"]:
         if c["cell_type"] == "code":
@@ -416,13 +705,14 @@ async def _execute(nb: dict, cwd: pathlib.Path, timeout: int) -> dict:
     return out
 
 
-def execute(names, cwd=HERE, timeout: int = 600) -> dict:
+def execute(names, cwd=HERE, timeout: int = 600, env: dict | None = None) -> dict:
     """Execute notebooks ``names`` concurrently, each in a fresh kernel with working directory
-    ``cwd``. Returns ``{name: executed notebook JSON, or the exception its execution raised}``
+    ``cwd`` and the variables ``env`` added to its environment (:func:`kernel_env`). Returns
+    ``{name: executed notebook JSON, or the exception its execution raised}``
     (``nbclient.exceptions.CellExecutionError`` for an error in a cell)."""
 
     async def run():
-        jobs = [_execute(notebook(n), pathlib.Path(cwd), timeout) for n in names]
+        jobs = [_execute(notebook(n), pathlib.Path(cwd), timeout, env) for n in names]
         return await asyncio.gather(*jobs, return_exceptions=True)
 
     return dict(zip(names, asyncio.run(run())))
@@ -439,7 +729,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown notebook(s) {unknown}; choose from {sorted(NOTEBOOKS)}", file=sys.stderr)
         return 2
     failed = 0
-    for name, nb in execute(names).items():
+    for name, nb in execute(names, timeout=1800).items():  # per cell: the full face notebook detects 500 images
         if isinstance(nb, BaseException):
             print(f"{name}: execution failed, not written\n{nb}", file=sys.stderr)
             failed += 1

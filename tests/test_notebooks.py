@@ -7,8 +7,10 @@
 * every notebook executes top to bottom in a fresh Jupyter kernel (nbclient), with no error in
   any cell, and prints what it claims; its install cell does nothing where jaxnets imports.
 
-The notebooks execute concurrently (one kernel each), once per module.  Needs nbclient, nbformat
-and ipykernel (the ``test`` extra).
+The notebooks execute concurrently (one kernel each), once per module.  face_detection.ipynb
+executes at smoke size (it trains the smoke form of faces/cpu/v2_3 for 3 steps); its kernel shares
+the session's XLA compilation cache, where the ``face_smoke_run`` fixture has compiled the same
+programs.  Needs nbclient, nbformat and ipykernel (the ``test`` extra).
 """
 
 import importlib.util
@@ -39,9 +41,23 @@ EXPECT = {
         "radical   blocks  6  k 6  receptive field  1921",
         "radical  max |stream - full|",
     ],
+    # true at both sizes (the committed notebook is the full one, the tests execute the smoke one)
+    "face_detection.ipynb": [
+        "anchors v1.3: levels conv2,conv3,conv4,conv5,conv6, sizes 16.0..406.4 px",
+        "anchors v2.4: levels conv2,conv3,conv4,conv5,conv6,conv7, sizes 8.0..406.4 px",
+        "face height px  faces  no anchor v1.3  no anchor v2.4",
+        "train records: loss",
+        "checkpoint of step",
+        "val images,",
+        "astronaut    face x y w h [182, 78, 90, 99]",
+        "grace_hopper face x y w h [179, 134, 167, 197]",
+        "dense-face val  AP easy",
+        "real photos     AP easy",
+        "run summary     AP easy",
+    ],
 }
 #: Notebooks whose outputs include a figure.
-FIGURES = {"tcn_causal_streaming.ipynb"}
+FIGURES = {"tcn_causal_streaming.ipynb", "face_detection.ipynb"}
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +69,17 @@ def gen():
 
 
 @pytest.fixture(scope="module")
-def executed(gen, tmp_path_factory):
-    """{name: notebook JSON after a fresh execution, or the exception it raised}."""
-    return gen.execute(sorted(gen.NOTEBOOKS), cwd=tmp_path_factory.mktemp("notebooks"))
+def executed(gen, tmp_path_factory, face_smoke_run):
+    """{name: notebook JSON after a fresh execution, or the exception it raised}. face_detection
+    runs at smoke size; ``face_smoke_run`` (the same training) has filled the compilation cache."""
+    import jax
+
+    env = {"JAXNETS_NOTEBOOK_SIZE": "smoke"}
+    cache = jax.config.jax_compilation_cache_dir
+    if cache:
+        env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    return gen.execute(sorted(gen.NOTEBOOKS), cwd=tmp_path_factory.mktemp("notebooks"), env=env)
 
 
 def _committed(name):
