@@ -4,7 +4,7 @@
     python colab/make_notebooks.py NAME.ipynb # just that one
 
 face_detection.ipynb has two sizes (``JAXNETS_NOTEBOOK_SIZE``): ``full`` reads the trained run
-``runs/faces_cpu_v2_3`` and its data ``data/faces`` of this checkout (other folders:
+``runs/faces_cpu_v1_1`` and its data ``data/faces`` of this checkout (other folders:
 ``JAXNETS_FACE_RUN``, ``JAXNETS_FACE_DATA``) and is the size to commit; ``smoke`` trains a tiny
 model for 3 steps (what the tests execute). Unset, it is ``full`` where that run has finished::
 
@@ -358,8 +358,8 @@ FACES = [
 Section 5 of Zozoulenko (2018) builds a dense face detector: a ResNet with a feature pyramid,
 shared heads over conv2-conv7 and anchors from 16 px (v1.x) or, on a grid made twice as fine by
 the heads' x2 upsampling, from 8 px (v2.4) up to 406 px, trained with the losses of eqs 56-62
-(Table 4 lists the versions). This notebook shows, for a trained run of
-`experiments/faces/cpu/v2_3.py`:
+(Table 4 lists the versions). This notebook shows, for a trained run (by default
+`experiments/faces/cpu/v1_1.py`, the best CPU row in the README):
 
 1. which faces of the dense-face set no anchor of v1.3 or v2.4 can learn (`jaxnets anchors-report`);
 2. the run's training curve (its `metrics.jsonl`);
@@ -368,15 +368,15 @@ the heads' x2 upsampling, from 8 px (v2.4) up to 406 px, trained with the losses
 4. precision-recall curves under the official WIDER FACE protocol (`jaxnets wider-eval`).
 
 **Size.** With `JAXNETS_NOTEBOOK_SIZE=full` (the default where the run exists) it reads a finished
-run `runs/faces_cpu_v2_3` and its data `data/faces` in the jaxnets checkout (or the folders named by
+run `runs/faces_cpu_v1_1` and its data `data/faces` in the jaxnets checkout (or the folders named by
 `JAXNETS_FACE_RUN` and `JAXNETS_FACE_DATA`), made by
 
     jaxnets make-faces data/faces --train 2000 --val 500 --seed 0
-    jaxnets train faces/cpu/v2_3 --workdir runs/faces_cpu_v2_3
+    jaxnets train faces/cpu/v1_1 --workdir runs/faces_cpu_v1_1
 
 With `JAXNETS_NOTEBOOK_SIZE=smoke` (what the tests run, and the fallback where there is no such
-run) it writes a tiny dense-face set (4 train, 2 val images of 160x120) and trains the config's
-smoke form for 3 steps, in well under a minute on a CPU: its detections are then those of an
+run) it writes a tiny dense-face set (4 train, 2 val images of 160x120) and trains the smoke form
+of `faces/cpu/v2_3` for 3 steps, in well under a minute on a CPU: its detections are then those of an
 untrained net, and only show that every step runs. The config files live in the checkout's
 `experiments/` folder, which a plain `pip install` does not include."""),
     *SETUP,
@@ -396,7 +396,7 @@ from matplotlib.patches import Rectangle
 
 from jaxnets.config import CHECKOUT
 
-RUN = pathlib.Path(os.environ.get("JAXNETS_FACE_RUN") or CHECKOUT / "runs" / "faces_cpu_v2_3")
+RUN = pathlib.Path(os.environ.get("JAXNETS_FACE_RUN") or CHECKOUT / "runs" / "faces_cpu_v1_1")
 DATA = pathlib.Path(os.environ.get("JAXNETS_FACE_DATA") or CHECKOUT / "data" / "faces")
 SIZE = os.environ.get("JAXNETS_NOTEBOOK_SIZE") or ("full" if (RUN / "summary.json").is_file() else "smoke")
 if SIZE not in ("full", "smoke"):
