@@ -32,7 +32,7 @@ def row(run: pathlib.Path, yard: dict) -> str:
     c = json.loads((run / "config.json").read_text())
     v = s["evaluations"]["validation"]
     name = run.name.removeprefix("faces_cpu_")
-    version = "v" + name.replace("_", ".", 1)
+    version = name.replace("_", ".", 1)  # v1_3 -> v1.3
     ours = " / ".join(f"{100 * v[k]:.1f}" for k in ("ap_easy", "ap_medium", "ap_hard"))
     y = yard.get(f"facenet_{name}")
     fps = f"{y['dense']['images_per_s']:.2f}" if y else "-"
