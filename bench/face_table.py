@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--yardstick", help="JSON written by bench/face_baselines.py --json")
     args = p.parse_args(argv)
     yard = json.loads(pathlib.Path(args.yardstick).read_text()) if args.yardstick else {}
-    print("| row | paper (WIDER val) easy / medium / hard | ours (dense-face val) easy / medium / hard | "
+    print("| row | paper (WIDER val) easy / medium / hard | ours (dense-face val) easy / medium / hard, AP × 100 | "
           "params | train time | images/s | astronaut / camera / grace_hopper |")
     print("|---|---|---|---|---|---|---|")
     for run in map(pathlib.Path, args.runs):
