@@ -10,7 +10,9 @@ through the unchanged driver.
   (R, A) and regression targets (R, A, 4); per-anchor losses -- BCE (eq 59), focal (eq 61) or the
   2-class softmax (eq 57) and smooth L1 (eq 56) -- summed with the configured normalisation
   (eq 58 "all", eq 60 "pos", eq 62 "level"), ignored anchors (label -1) out of the
-  classification sum. Metrics: ``cls_loss``, ``reg_loss``, ``num_pos`` (positives per image),
+  classification sum; with ``loss.ohem`` ("image" v1.7, "batch" v1.8, §5.3.4) the classification
+  sum runs over the top ``ohem_k`` losses left by an NMS ranked by loss
+  (:meth:`FaceDetection.hard_examples`). Metrics: ``cls_loss``, ``reg_loss``, ``num_pos`` (positives per image),
   ``dropped`` (faces past M per image).
 * ``evaluators["validation"]``: WIDER AP on the val split -- each image letterboxed to E × E
   (``eval.image_size``; 0 means S: a fully convolutional net may be trained on small crops and
@@ -18,8 +20,9 @@ through the unchanged driver.
   offsets decoded on the anchors, the score threshold, NMS (a fixed number kept), boxes mapped
   back to original pixels with the letterbox scale / offset, then
   :func:`~jaxnets.eval.wider_protocol.evaluate` with the official protocol against
-  ``load_ground_truth(root)`` -> ``ap_easy``, ``ap_medium``, ``ap_hard`` (and ``num_detections``
-  per image). ``selection = ("validation/ap_hard", "max")``.
+  ``load_ground_truth(root)`` -> ``ap_easy``, ``ap_medium``, ``ap_hard`` (and
+  ``detections_per_image``). Unlike :mod:`jaxnets.detection.inference`, boxes left with no area
+  after clipping are kept (scored as misses). ``selection = ("validation/ap_hard", "max")``.
 
 Input normalisation: pixels / 255, minus the ImageNet mean, over its standard deviation (the
 statistics of the ImageNet-trained backbones of §5.2.1).
