@@ -46,7 +46,16 @@ def main(argv=None) -> int:
     p.add_argument("runs", nargs="+")
     p.add_argument("--yardstick", help="JSON written by bench/face_baselines.py --json")
     args = p.parse_args(argv)
-    yard = json.loads(pathlib.Path(args.yardstick).read_text()) if args.yardstick else {}
+    try:
+        yard = json.loads(pathlib.Path(args.yardstick).read_text()) if args.yardstick else {}
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        print(f"face_table: --yardstick {args.yardstick}: cannot be read as JSON ({type(e).__name__}: {e})",
+              file=sys.stderr)
+        return 2
+    if not isinstance(yard, dict):
+        print(f"face_table: --yardstick {args.yardstick}: expected the JSON object of bench/face_baselines.py --json",
+              file=sys.stderr)
+        return 2
     print("| row | paper (WIDER val) easy / medium / hard | ours (dense-face val) easy / medium / hard, AP × 100 | "
           "params | train time | images/s | astronaut / camera / grace_hopper |")
     print("|---|---|---|---|---|---|---|")
