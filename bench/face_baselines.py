@@ -23,7 +23,8 @@ PNG with all detectors per subset under ``--out``, and optionally the numbers as
 
     python bench/face_baselines.py [--faces /tmp/df] [--out runs/face_baselines] [--limit N]
                                    [--detectors mtcnn,lbp,haar] [--mtcnn-thresholds 0.6,0.7,0.7]
-                                   [--json out.json]
+                                   [--facenet NAME=WORKDIR ...] [--facenet-scales 1,0.5]
+                                   [--facenet-size S] [--json out.json]
 """
 
 from __future__ import annotations
@@ -147,14 +148,18 @@ def main(argv=None) -> int:
                         "v2_3=runs/faces_cpu_v2_3; its row is called facenet_NAME")
     p.add_argument("--facenet-scales", default="1", metavar="S,S,...",
                    help="multi-scale testing for the --facenet runs, e.g. 1,0.5 (default 1: one scale)")
+    p.add_argument("--facenet-size", type=int, metavar="S",
+                   help="letterbox side for the --facenet runs (default: each run's eval.image_size)")
     p.add_argument("--json", help="also write the numbers to this file")
     args = p.parse_args(argv)
+    if args.facenet_size is not None and args.facenet_size < 32:
+        p.error(f"--facenet-size {args.facenet_size}: expected a side of at least 32 pixels")
     settings = {"mtcnn": {"thresholds": args.mtcnn_thresholds}}
     for spec in args.facenet:
         name, _, workdir = spec.partition("=")
         if not name or not workdir:
             p.error(f"--facenet {spec!r}: expected NAME=WORKDIR")
-        settings[f"facenet_{name}"] = {"workdir": workdir, "scales": args.facenet_scales}
+        settings[f"facenet_{name}"] = {"workdir": workdir, "scales": args.facenet_scales, "size": args.facenet_size}
     from jaxnets.baselines import MissingPackage, make_detector
     from jaxnets.data.real_photos import write_real_photos
     from jaxnets.train.workdir import WorkdirError

@@ -127,3 +127,56 @@ def test_face_detector_benchmark_refuses_bad_arguments(argv, message, capsys):
         raise SystemExit(rc)
     assert e.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- bench/face_level_stats.py
+def test_face_level_stats_reports_every_side_and_level(face_smoke_run, capsys):
+    """The script that shows the deep levels' statistics at the training and the test side: one
+    row per side, an RMS per backbone output, a hot-anchor count per anchor level, the max score."""
+    stats = _module("face_level_stats")
+    run, root = face_smoke_run["workdir"], face_smoke_run["root"]
+    assert stats.main([str(run), "--sizes", "64,96", "--faces", str(root), "--limit", "2"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    levels = face_smoke_run["config"].model.heads.levels
+    assert [r.split(" | ")[0] for r in rows] == ["| side", "| 64", "| 96"]
+    for r in rows[1:]:
+        cells = r.strip("| ").split(" | ")
+        assert len(cells) == 1 + 6 + len(levels) + 1
+        assert all(float(c) > 0 for c in cells[1:7])  # conv2 ... conv7 all computed
+        assert 0.0 <= float(cells[-1]) <= 1.0
+
+
+def test_face_level_stats_direct_comparison_with_the_runner(face_smoke_run):
+    """The hot counts and max score are those of the runner's own scores for the same letterbox."""
+    import numpy as np
+
+    from jaxnets.data.detection_augment import letterbox
+    from jaxnets.detection.inference import FaceDetectorRunner
+    from jaxnets.tasks.face_detection import face_scores, pixels
+
+    stats = _module("face_level_stats")
+    runner = FaceDetectorRunner.from_workdir(face_smoke_run["workdir"])
+    images = stats.val_images(face_smoke_run["root"], 2)
+    got = stats.level_stats(runner, images, 96)
+    scores = [np.asarray(face_scores(runner.model.apply(runner.variables, pixels(
+        letterbox(im, np.zeros((0, 4)), 96)[0].transpose(2, 0, 1)[None]), train=False)["logits"]))
+        for im in images]
+    assert np.isclose(got["max"], max(float(s.max()) for s in scores), atol=1e-6)
+    assert np.isclose(got["hot"].sum(), np.mean([(s > 0.9).sum() for s in scores]))
+    assert set(got["rms"]) == {"conv2", "conv3", "conv4", "conv5", "conv6", "conv7"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["/nonexistent/run"], "/nonexistent/run"),
+    (["RUN", "--sizes", "100"], "multiples of 32"),
+    (["RUN", "--limit", "0"], "--limit 0"),
+])
+def test_face_level_stats_refuses_bad_arguments(face_smoke_run, argv, message, capsys):
+    stats = _module("face_level_stats")
+    argv = [str(face_smoke_run["workdir"]) if a == "RUN" else a for a in argv]
+    try:
+        code = stats.main(argv + ["--faces", str(face_smoke_run["root"])])
+    except SystemExit as e:  # argparse errors
+        code = e.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and message in err[-1] and "Traceback" not in "\n".join(err)

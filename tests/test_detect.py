@@ -275,3 +275,21 @@ def test_our_detector_in_the_yardstick_returns_the_runners_boxes(face_smoke_run,
     assert rows.shape == (len(want), 5) and len(want) > 0
     np.testing.assert_allclose(rows, want.wider_rows(), rtol=1e-6, atol=1e-4)
     assert det.default_threshold == 0.5 and "scales (1.0, 0.5)" in det.settings
+
+
+def test_yardstick_measures_our_detector_at_a_chosen_side(face_smoke_run, tmp_path, capsys):
+    """bench/face_baselines.py --facenet-size S letterboxes the run's images to S² (not its
+    eval.image_size), and refuses a side under 32 with one line."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_face_baselines", pathlib.Path(__file__).parents[1] / "bench" / "face_baselines.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    run, root = str(face_smoke_run["workdir"]), str(face_smoke_run["root"])
+    argv = ["--faces", root, "--detectors", "", "--facenet", f"s={run}", "--out", str(tmp_path), "--limit", "1"]
+    assert bench.main(argv + ["--facenet-size", "64", "--json", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())["facenet_s"]
+    assert "letterbox 64²" in r["settings"] and r["dense"]["num_images"] == 1
+    with pytest.raises(SystemExit) as e:
+        bench.main(argv + ["--facenet-size", "16"])
+    assert e.value.code == 2 and "--facenet-size 16: expected a side of at least 32" in capsys.readouterr().err

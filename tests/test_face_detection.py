@@ -56,6 +56,22 @@ def test_every_table_4_row_has_a_config_naming_its_paper_ap_and_command(form):
             assert config.batch_size == (4 if name.startswith("v2_5") else 8)
 
 
+def test_256_crop_forms_keep_the_face_scale_of_the_128_forms():
+    """experiments/faces/cpu256: the same rows on 256² crops of 0.4-0.9 of the short side, so a
+    crop is resized by the same 0.59-1.33 as the 128² forms' 0.2-0.45 crops of a 480-pixel side."""
+    for name in ("v1_1", "v1_3"):
+        small, big = load_config(FACES / "cpu" / f"{name}.py"), load_config(FACES / "cpu256" / f"{name}.py")
+        doc = (FACES / "cpu256" / f"{name}.py").read_text()
+        assert f"jaxnets train faces/cpu256/{name} " in doc and "Measured" not in doc
+        assert (small.data.image_size, big.data.image_size) == (128, 256)
+        for a, b in ((small.data.augment.min_crop, big.data.augment.min_crop),
+                     (small.data.augment.max_crop, big.data.augment.max_crop)):
+            assert math.isclose(128 / a, 256 / b)
+        differ = {k for k in small.to_dict() if small.to_dict()[k] != big.to_dict()[k]}
+        assert differ == {"data", "paper"}, differ  # nothing else changes
+        assert big.paper.startswith(small.paper) and big.paper.endswith("256² crops")
+
+
 def test_rows_change_the_factor_table_4_says():
     rows = {n: load_config(FACES / "paper" / f"{n}.py") for n in TABLE_4 + TEXT_ONLY}
     assert [rows[n].loss.classification for n in ("v1_0", "v1_1", "v1_2", "v1_3", "v1_4")] == \

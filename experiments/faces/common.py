@@ -104,15 +104,18 @@ def row_config(version: str, depth: int = 18) -> ml_collections.ConfigDict:
     return c
 
 
-def cpu_config(c: ml_collections.ConfigDict, num_steps: int = 2000) -> ml_collections.ConfigDict:
-    """The 2-core CPU form of a row on the dense-face set (module docstring)."""
-    c.paper += "; CPU form on the dense-face set"
+def cpu_config(c: ml_collections.ConfigDict, num_steps: int = 2000, crop: int = 128) -> ml_collections.ConfigDict:
+    """The 2-core CPU form of a row on the dense-face set (module docstring).
+
+    crop: the training side; the crop fractions scale with it (0.2-0.45 of the short side at 128,
+    0.4-0.9 at 256), so a face keeps the scale it has at test time whatever the side."""
+    c.paper += "; CPU form on the dense-face set" + (f", {crop}² crops" if crop != 128 else "")
     c.model.width = 0.25
     c.model.heads.channels = 64
     c.data.root = "data/faces"  # jaxnets make-faces data/faces --train 2000 --val 500 --seed 0
-    c.data.image_size = 128
-    c.data.max_faces = 128
-    c.data.augment.min_crop, c.data.augment.max_crop = 0.2, 0.45
+    c.data.image_size = crop
+    c.data.max_faces = 128 if crop <= 128 else 256
+    c.data.augment.min_crop, c.data.augment.max_crop = 0.2 * crop / 128, 0.45 * crop / 128
     c.eval.image_size = 640
     c.eval.max_detections, c.eval.pre_nms_top_k, c.eval.score_threshold = 750, 3000, 0.01
     c.num_steps = num_steps
