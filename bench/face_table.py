@@ -8,7 +8,8 @@ selected checkpoint (``summary.json``, the training run's own evaluator: the off
 parameters, training wall time (steps and evaluation, from ``summary.json``) and, when
 ``--yardstick`` names the JSON of ``bench/face_baselines.py --facenet NAME=RUN --json``, the
 images/s that script measured (batch 1, letterboxed 640²) and the real-photo hits. The yardstick
-row of run ``runs/faces_cpu_<row>`` is ``facenet_<row>``.
+row of run ``runs/faces_cpu_<row>`` is ``facenet_<row>``, of ``runs/faces_cpu256_<row>`` (the 256²
+crop forms) ``facenet_<row>_256``.
 """
 
 from __future__ import annotations
@@ -27,14 +28,21 @@ def paper_ap(paper: str) -> str:
     return " / ".join(m.groups()) if m else "?"
 
 
+def run_name(run: pathlib.Path) -> tuple[str, str]:
+    """(row, crop side or "") of a workdir named faces_cpu_<row> or faces_cpu<crop>_<row>; any
+    other name is its own row."""
+    m = re.fullmatch(r"faces_cpu(\d*)_(.+)", run.name)
+    return (m[2], m[1]) if m else (run.name, "")
+
+
 def row(run: pathlib.Path, yard: dict) -> str:
     s = json.loads((run / "summary.json").read_text())
     c = json.loads((run / "config.json").read_text())
     v = s["evaluations"]["validation"]
-    name = run.name.removeprefix("faces_cpu_")
-    version = name.replace("_", ".", 1)  # v1_3 -> v1.3
+    name, crop = run_name(run)
+    version = name.replace("_", ".", 1) + (f", {crop}² crops" if crop else "")  # v1_3 -> v1.3
     ours = " / ".join(f"{100 * v[k]:.1f}" for k in ("ap_easy", "ap_medium", "ap_hard"))
-    y = yard.get(f"facenet_{name}")
+    y = yard.get(f"facenet_{name}" + (f"_{crop}" if crop else ""))
     fps = f"{y['dense']['images_per_s']:.2f}" if y else "-"
     hits = " / ".join("hit" if y["photos"][p]["hits"] else "miss" for p in PHOTOS) if y else "-"
     return (f"| {version} | {paper_ap(c['paper'])} | **{ours}** | {s['params']:,} | "

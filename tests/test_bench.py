@@ -180,3 +180,28 @@ def test_face_level_stats_refuses_bad_arguments(face_smoke_run, argv, message, c
         code = e.code
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and message in err[-1] and "Traceback" not in "\n".join(err)
+
+
+# ---------------------------------------------------------------- bench/face_table.py
+def test_face_table_rows_for_both_crop_forms(face_smoke_run, tmp_path, capsys):
+    """A README row per finished run: the 128² form's yardstick entry is facenet_<row>, the 256²
+    form's facenet_<row>_256; a run that is not finished is one line and exit 2."""
+    import json
+    import shutil
+
+    table = _module("face_table")
+    runs = []
+    for name in ("faces_cpu_v2_3", "faces_cpu256_v2_3"):
+        runs.append(tmp_path / name)
+        shutil.copytree(face_smoke_run["workdir"], runs[-1], ignore=shutil.ignore_patterns("checkpoints"))
+    photos = {p: {"hits": int(p == "camera")} for p in ("astronaut", "camera", "grace_hopper")}
+    yard = {"facenet_v2_3": {"dense": {"images_per_s": 1.5}, "photos": photos},
+            "facenet_v2_3_256": {"dense": {"images_per_s": 0.25}, "photos": photos}}
+    (tmp_path / "y.json").write_text(json.dumps(yard))
+    assert table.main([*map(str, runs), "--yardstick", str(tmp_path / "y.json")]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| v2.3")]
+    assert rows[0].startswith("| v2.3 | 92.2 / 90.3 / 70.1 |") and "| 1.50 | miss / hit / miss |" in rows[0]
+    assert rows[1].startswith("| v2.3, 256² crops |") and "| 0.25 |" in rows[1]
+    (runs[1] / "summary.json").unlink()
+    assert table.main([str(runs[1])]) == 2
+    assert "faces_cpu256_v2_3: not a finished face_detection run" in capsys.readouterr().err
