@@ -1,6 +1,6 @@
 """README rows for trained FaceNet runs (section 5, Table 4) beside the paper's numbers.
 
-    python bench/face_table.py runs/faces_cpu_v1_0 runs/faces_cpu_v2_3 ... [--yardstick YARD.json]
+    python bench/face_table.py runs/faces_cpu_v1_0 runs/faces_cpu_v2_3 ... [--yardstick YARD.json ...]
 
 Per run (a finished ``jaxnets train faces/cpu/<row>`` workdir): the row, the paper's easy /
 medium / hard mAP (from the config's ``paper`` line), our AP on the dense-face val split at the
@@ -52,18 +52,21 @@ def row(run: pathlib.Path, yard: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+")
-    p.add_argument("--yardstick", help="JSON written by bench/face_baselines.py --json")
+    p.add_argument("--yardstick", action="append", default=[],
+                   help="JSON written by bench/face_baselines.py --json (repeatable; later files win)")
     args = p.parse_args(argv)
-    try:
-        yard = json.loads(pathlib.Path(args.yardstick).read_text()) if args.yardstick else {}
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        print(f"face_table: --yardstick {args.yardstick}: cannot be read as JSON ({type(e).__name__}: {e})",
-              file=sys.stderr)
-        return 2
-    if not isinstance(yard, dict):
-        print(f"face_table: --yardstick {args.yardstick}: expected the JSON object of bench/face_baselines.py --json",
-              file=sys.stderr)
-        return 2
+    yard = {}
+    for path in args.yardstick:
+        try:
+            got = json.loads(pathlib.Path(path).read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            print(f"face_table: --yardstick {path}: cannot be read as JSON ({type(e).__name__}: {e})", file=sys.stderr)
+            return 2
+        if not isinstance(got, dict):
+            print(f"face_table: --yardstick {path}: expected the JSON object of bench/face_baselines.py --json",
+                  file=sys.stderr)
+            return 2
+        yard.update(got)
     print("| row | paper (WIDER val) easy / medium / hard | ours (dense-face val) easy / medium / hard, AP × 100 | "
           "params | train time | images/s | astronaut / camera / grace_hopper |")
     print("|---|---|---|---|---|---|---|")

@@ -195,13 +195,17 @@ def test_face_table_rows_for_both_crop_forms(face_smoke_run, tmp_path, capsys):
         runs.append(tmp_path / name)
         shutil.copytree(face_smoke_run["workdir"], runs[-1], ignore=shutil.ignore_patterns("checkpoints"))
     photos = {p: {"hits": int(p == "camera")} for p in ("astronaut", "camera", "grace_hopper")}
-    yard = {"facenet_v2_3": {"dense": {"images_per_s": 1.5}, "photos": photos},
-            "facenet_v2_3_256": {"dense": {"images_per_s": 0.25}, "photos": photos}}
-    (tmp_path / "y.json").write_text(json.dumps(yard))
-    assert table.main([*map(str, runs), "--yardstick", str(tmp_path / "y.json")]) == 0
+    (tmp_path / "y.json").write_text(json.dumps({"facenet_v2_3": {"dense": {"images_per_s": 1.5}, "photos": photos}}))
+    (tmp_path / "z.json").write_text(json.dumps({"facenet_v2_3_256": {"dense": {"images_per_s": 0.25},
+                                                                      "photos": photos}}))
+    yards = ["--yardstick", str(tmp_path / "y.json"), "--yardstick", str(tmp_path / "z.json")]
+    assert table.main([*map(str, runs), *yards]) == 0
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| v2.3")]
     assert rows[0].startswith("| v2.3 | 92.2 / 90.3 / 70.1 |") and "| 1.50 | miss / hit / miss |" in rows[0]
     assert rows[1].startswith("| v2.3, 256² crops |") and "| 0.25 |" in rows[1]
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert table.main([str(runs[0]), "--yardstick", str(tmp_path / "bad.json")]) == 2
+    assert "bad.json: expected the JSON object" in capsys.readouterr().err
     (runs[1] / "summary.json").unlink()
     assert table.main([str(runs[1])]) == 2
     assert "faces_cpu256_v2_3: not a finished face_detection run" in capsys.readouterr().err

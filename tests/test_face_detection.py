@@ -59,7 +59,8 @@ def test_every_table_4_row_has_a_config_naming_its_paper_ap_and_command(form):
 def test_256_crop_forms_keep_the_face_scale_of_the_128_forms():
     """experiments/faces/cpu256: the same rows on 256² crops of 0.4-0.9 of the short side, so a
     crop is resized by the same 0.59-1.33 as the 128² forms' 0.2-0.45 crops of a 480-pixel side."""
-    for name in ("v1_1", "v1_3"):
+    assert sorted(p.stem for p in (FACES / "cpu256").glob("v*.py")) == ["v1_1", "v1_3", "v2_4"]
+    for name in ("v1_1", "v1_3", "v2_4"):
         small, big = load_config(FACES / "cpu" / f"{name}.py"), load_config(FACES / "cpu256" / f"{name}.py")
         doc = (FACES / "cpu256" / f"{name}.py").read_text()
         assert f"jaxnets train faces/cpu256/{name} " in doc and "Measured" not in doc
@@ -68,7 +69,9 @@ def test_256_crop_forms_keep_the_face_scale_of_the_128_forms():
                      (small.data.augment.max_crop, big.data.augment.max_crop)):
             assert math.isclose(128 / a, 256 / b)
         differ = {k for k in small.to_dict() if small.to_dict()[k] != big.to_dict()[k]}
-        assert differ == {"data", "paper"}, differ  # nothing else changes
+        steps = {"num_steps", "schedule", "eval_every", "checkpoint_every"}
+        assert differ == ({"data", "paper"} | (steps if name == "v2_4" else set())), differ  # nothing else changes
+        assert big.schedule == [[int(0.75 * big.num_steps), 0.1]] and big.num_steps == (1000 if name == "v2_4" else 2000)
         assert big.paper.startswith(small.paper) and big.paper.endswith("256² crops")
 
 
