@@ -4,7 +4,7 @@
     python colab/make_notebooks.py NAME.ipynb # just that one
 
 face_detection.ipynb has two sizes (``JAXNETS_NOTEBOOK_SIZE``): ``full`` reads the trained run
-``runs/faces_cpu_v1_1`` and its data ``data/faces`` of this checkout (other folders:
+``runs/faces_cpu256_v1_1`` and its data ``data/faces`` of this checkout (other folders:
 ``JAXNETS_FACE_RUN``, ``JAXNETS_FACE_DATA``) and is the size to commit; ``smoke`` trains a tiny
 model for 3 steps (what the tests execute). Unset, it is ``full`` where that run has finished::
 
@@ -359,7 +359,7 @@ Section 5 of Zozoulenko (2018) builds a dense face detector: a ResNet with a fea
 shared heads over conv2-conv7 and anchors from 16 px (v1.x) or, on a grid made twice as fine by
 the heads' x2 upsampling, from 8 px (v2.4) up to 406 px, trained with the losses of eqs 56-62
 (Table 4 lists the versions). This notebook shows, for a trained run (by default
-`experiments/faces/cpu/v1_1.py`, the best CPU row in the README):
+`experiments/faces/cpu256/v1_1.py`, the best CPU row in the README):
 
 1. which faces of the dense-face set no anchor of v1.3 or v2.4 can learn (`jaxnets anchors-report`);
 2. the run's training curve (its `metrics.jsonl`);
@@ -368,11 +368,11 @@ the heads' x2 upsampling, from 8 px (v2.4) up to 406 px, trained with the losses
 4. precision-recall curves under the official WIDER FACE protocol (`jaxnets wider-eval`).
 
 **Size.** With `JAXNETS_NOTEBOOK_SIZE=full` (the default where the run exists) it reads a finished
-run `runs/faces_cpu_v1_1` and its data `data/faces` in the jaxnets checkout (or the folders named by
+run `runs/faces_cpu256_v1_1` and its data `data/faces` in the jaxnets checkout (or the folders named by
 `JAXNETS_FACE_RUN` and `JAXNETS_FACE_DATA`), made by
 
     jaxnets make-faces data/faces --train 2000 --val 500 --seed 0
-    jaxnets train faces/cpu/v1_1 --workdir runs/faces_cpu_v1_1
+    jaxnets train faces/cpu256/v1_1 --workdir runs/faces_cpu256_v1_1
 
 With `JAXNETS_NOTEBOOK_SIZE=smoke` (what the tests run, and the fallback where there is no such
 run) it writes a tiny dense-face set (4 train, 2 val images of 160x120) and trains the smoke form
@@ -396,7 +396,7 @@ from matplotlib.patches import Rectangle
 
 from jaxnets.config import CHECKOUT
 
-RUN = pathlib.Path(os.environ.get("JAXNETS_FACE_RUN") or CHECKOUT / "runs" / "faces_cpu_v1_1")
+RUN = pathlib.Path(os.environ.get("JAXNETS_FACE_RUN") or CHECKOUT / "runs" / "faces_cpu256_v1_1")
 DATA = pathlib.Path(os.environ.get("JAXNETS_FACE_DATA") or CHECKOUT / "data" / "faces")
 SIZE = os.environ.get("JAXNETS_NOTEBOOK_SIZE") or ("full" if (RUN / "summary.json").is_file() else "smoke")
 if SIZE not in ("full", "smoke"):
@@ -628,7 +628,7 @@ for name, result in results.items():
 * `jaxnets wider-eval PRED_DIR --gt DATA --plot pr.png` -- the protocol on a folder of prediction files;
 * `jaxnets baselines mtcnn DATA PRED_DIR` -- a classical detector on the same yardstick;
 * `experiments/faces/` -- one config per Table 4 row, `paper/` for WIDER FACE on an accelerator,
-  `cpu/` for the dense-face set."""),
+  `cpu/` for the dense-face set (128² crops), `cpu256/` for three rows on 256² crops."""),
 ]
 
 
